@@ -1,0 +1,3 @@
+module github.com/sandbond/sandbond
+
+go 1.25.0
