@@ -1,0 +1,304 @@
+package bond
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sandbond/sandbond/drivers"
+)
+
+// A Bond is a live interpreter that Go code calls into. It is safe for
+// concurrent use: unrelated goroutines queue up, calls made from exported
+// functions through the context they receive nest.
+type Bond struct {
+	lang string
+	info string
+	opts Options
+	log  *slog.Logger
+	proc Process
+
+	toInterp   *os.File
+	fromInterp *os.File
+	pipes      []*os.File // parent ends of stdout/stderr pipes
+	writeMu    sync.Mutex
+
+	sem  chan struct{} // held by the top-level call in progress
+	msgs chan *message // from the reader to the waiting call
+
+	dead     chan struct{} // closed when the bond is broken or closed
+	deadErr  error
+	deadOnce sync.Once
+
+	exited  chan struct{} // closed when Process.Wait returned
+	exitErr error
+
+	nextID   atomic.Int64
+	mu       sync.Mutex
+	exports  map[string]Func
+	tokens   map[string]error
+	tokenSeq int64
+
+	out        *outputs
+	goroutines sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+// Open starts an interpreter for a language ("python", "php", "perl",
+// "node" or an alias) and returns a bond to it once its driver is ready.
+// ctx bounds the start only. opts may be nil.
+func Open(ctx context.Context, lang string, opts *Options) (*Bond, error) {
+	o := opts.withDefaults()
+	drv := o.Driver
+	if drv == nil {
+		var err error
+		if drv, err = drivers.Lookup(lang); err != nil {
+			return nil, fmt.Errorf("open bond: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+	b, err := start(ctx, drv, o)
+	if err != nil {
+		return nil, fmt.Errorf("start %s bond: %w", drv.Name, err)
+	}
+	return b, nil
+}
+
+func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
+	spec, launcher, err := buildSpec(ctx, drv, o)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPlumbing(o.Channel)
+	if err != nil {
+		return nil, err
+	}
+	spec.Files = p.childFiles()
+	proc, err := launcher.Launch(ctx, spec)
+	p.closeChildEnds()
+	if err != nil {
+		p.closeParentEnds()
+		return nil, err
+	}
+	b := &Bond{
+		lang: drv.Name, opts: o, log: o.Logger.With("lang", drv.Name, "pid", proc.Pid()), proc: proc,
+		toInterp: p.toInterp, fromInterp: p.fromInterp, pipes: p.outputs(),
+		sem: make(chan struct{}, 1), msgs: make(chan *message),
+		dead: make(chan struct{}), exited: make(chan struct{}),
+		exports: map[string]Func{}, tokens: map[string]error{},
+	}
+	b.out = newOutputs(o.Stdout, o.Stderr, o.MaxOutputBytes, b.outputLimitHit)
+	b.log.Debug("interpreter started", "argv0", spec.Argv[0])
+	b.goroutines.Add(1)
+	go b.waitLoop()
+	b.startCopiers(p)
+	b.goroutines.Add(1)
+	go b.readLoop(newLineReader(b.fromInterp, o.MaxMessageBytes))
+	if err := b.handshake(ctx, drv); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver) error {
+	if err := b.write(ctx, drv.Preamble(), false); err != nil {
+		return fmt.Errorf("send driver: %w", err)
+	}
+	select {
+	case m := <-b.msgs:
+		if m.op != "ready" {
+			b.fail(protocolErrorf("first message is %q, not ready", m.op), true)
+			return b.brokenErr()
+		}
+		if m.version != protocolVersion {
+			b.fail(protocolErrorf("driver speaks protocol version %d, not %d", m.version, protocolVersion), true)
+			return b.brokenErr()
+		}
+		if m.language != drv.Name {
+			b.fail(protocolErrorf("driver says it is %q, not %q", truncate(m.language, 40), drv.Name), true)
+			return b.brokenErr()
+		}
+		b.info = m.info
+		return nil
+	case <-b.dead:
+		return b.brokenErr()
+	case <-ctx.Done():
+		b.fail(fmt.Errorf("interpreter not ready: %w", ctx.Err()), true)
+		return b.brokenErr()
+	}
+}
+
+// Language returns the driver's language name.
+func (b *Bond) Language() string { return b.lang }
+
+// Info returns what the driver said of its interpreter ("CPython 3.11.7").
+func (b *Bond) Info() string { return b.info }
+
+// Pid returns the interpreter's process id on the host, 0 when unknown.
+func (b *Bond) Pid() int { return b.proc.Pid() }
+
+// Done is closed when the bond can no longer be used: closed, terminated
+// or broken. Err then says why.
+func (b *Bond) Done() <-chan struct{} { return b.dead }
+
+// Err returns nil while the bond is usable, and afterwards why it is not.
+func (b *Bond) Err() error {
+	select {
+	case <-b.dead:
+		return b.deadErr
+	default:
+		return nil
+	}
+}
+
+// fail marks the bond broken with err (the first error wins) and, when
+// kill is set, kills the interpreter.
+func (b *Bond) fail(err error, kill bool) {
+	b.deadOnce.Do(func() {
+		b.deadErr = err
+		close(b.dead)
+		if !errors.Is(err, ErrClosed) {
+			b.log.Warn("bond broken", "err", err)
+		}
+	})
+	if kill {
+		_ = b.proc.Kill()
+	}
+}
+
+func (b *Bond) brokenErr() error {
+	<-b.dead
+	return b.deadErr
+}
+
+func (b *Bond) waitLoop() {
+	defer b.goroutines.Done()
+	b.exitErr = b.proc.Wait()
+	close(b.exited)
+	b.log.Debug("interpreter exited", "err", b.exitErr)
+}
+
+// terminated builds the error for an interpreter that went away.
+func (b *Bond) terminated() error {
+	select {
+	case <-b.exited:
+	case <-time.After(b.opts.GracePeriod):
+		_ = b.proc.Kill()
+		<-b.exited
+	}
+	b.out.drain(200 * time.Millisecond)
+	return &ExitError{Language: b.lang, Err: b.exitErr, Stderr: b.out.stderrTail()}
+}
+
+func (b *Bond) readLoop(lines *lineReader) {
+	defer b.goroutines.Done()
+	for {
+		line, err := lines.next()
+		if err != nil {
+			if errors.Is(err, ErrProtocol) {
+				b.fail(err, true)
+			} else {
+				b.fail(b.terminated(), false)
+			}
+			return
+		}
+		b.trace("<- ", line)
+		m, err := parseMessage(line)
+		if err != nil {
+			b.fail(err, true)
+			return
+		}
+		if m.op == "output" {
+			b.out.message(m.fd, m.data)
+			continue
+		}
+		if m.valueRaw != nil {
+			m.valueRaw = bytes.Clone(m.valueRaw)
+		}
+		select {
+		case b.msgs <- m:
+		case <-b.dead:
+			return
+		}
+	}
+}
+
+func (b *Bond) outputLimitHit() {
+	b.fail(fmt.Errorf("%s interpreter printed more than %d bytes: %w", b.lang, b.opts.MaxOutputBytes, ErrOutputLimit), true)
+}
+
+func (b *Bond) trace(dir string, line []byte) {
+	if b.opts.Transcript == nil {
+		return
+	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	buf := make([]byte, 0, len(dir)+len(line)+1)
+	buf = append(append(append(buf, dir...), bytes.TrimSuffix(line, []byte("\n"))...), '\n')
+	_, _ = b.opts.Transcript.Write(buf)
+}
+
+// write sends bytes to the interpreter. A write cut short by ctx leaves a
+// partial message in the stream, so it breaks the bond.
+func (b *Bond) write(ctx context.Context, data []byte, traced bool) error {
+	if traced {
+		b.trace("-> ", data)
+	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if err := b.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = b.toInterp.SetWriteDeadline(time.Now()) })
+	_, err := b.toInterp.Write(data)
+	if !stop() {
+		_ = b.toInterp.SetWriteDeadline(time.Time{})
+	}
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("write to %s interpreter: %w", b.lang, ctx.Err())
+		b.fail(err, true)
+		return err
+	}
+	b.fail(b.terminated(), false)
+	return b.brokenErr()
+}
+
+// Close ends the interpreter: it closes the protocol input (the driver
+// exits at EOF), waits up to the grace period, then kills the process and
+// everything it started, and reaps it. Calls in progress fail with
+// ErrClosed. Close returns nil once everything is released; it is safe to
+// call more than once.
+func (b *Bond) Close() error {
+	b.closeOnce.Do(func() {
+		b.fail(fmt.Errorf("%s bond: %w", b.lang, ErrClosed), false)
+		b.writeMu.Lock()
+		_ = b.toInterp.Close()
+		b.writeMu.Unlock()
+		select {
+		case <-b.exited:
+		case <-time.After(b.opts.GracePeriod):
+			_ = b.proc.Kill()
+			<-b.exited
+		}
+		b.out.drain(200 * time.Millisecond)
+		_ = b.fromInterp.Close()
+		for _, f := range b.pipes {
+			_ = f.Close()
+		}
+		b.out.copiers.Wait()
+		b.goroutines.Wait()
+		b.log.Debug("bond closed")
+	})
+	return nil
+}

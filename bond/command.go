@@ -1,0 +1,93 @@
+package bond
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sandbond/sandbond/drivers"
+	"mvdan.cc/sh/v3/shell"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// buildSpec computes the interpreter's command line and picks the launcher.
+// The channel must already be resolved (not ChannelAuto).
+func buildSpec(ctx context.Context, drv *drivers.Driver, o Options) (*LaunchSpec, Launcher, error) {
+	var extra []string
+	if !o.NoDefaultArgs {
+		extra = append(extra, drv.DefaultArgs...)
+	}
+	extra = append(extra, o.Args...)
+	in, out := 3, 4
+	if o.Channel == ChannelStdio {
+		in, out = 0, 1
+	}
+	extra = append(extra, drv.Stage1Args(in, out)...)
+
+	env := o.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	spec := &LaunchSpec{Language: drv.Name, Dir: o.Dir, Env: env}
+	launcher := o.Launcher
+	if o.Command == "" {
+		interp, err := drv.ResolveInterpreter(ctx, drv.Command)
+		if err != nil {
+			return nil, nil, err
+		}
+		spec.Argv = append([]string{interp}, extra...)
+		if launcher == nil {
+			launcher = ExecLauncher{}
+		}
+		return spec, launcher, nil
+	}
+	argv, viaShell, err := commandLine(o.Command, extra)
+	if err != nil {
+		return nil, nil, err
+	}
+	spec.Argv = argv
+	if launcher == nil {
+		launcher = ExecLauncher{InterruptGroup: viaShell}
+	}
+	return spec, launcher, nil
+}
+
+// commandLine turns a shell command string and the words to append into
+// an argv. Simple commands are split and run directly; others run under
+// /bin/sh. Words appended to an ssh command are quoted again for the
+// remote shell.
+func commandLine(command string, extra []string) (argv []string, viaShell bool, err error) {
+	remote := isSSH(command)
+	words := make([]string, len(extra))
+	for i, w := range extra {
+		if remote {
+			w = quote(w)
+		}
+		words[i] = w
+	}
+	if !strings.ContainsAny(command, "|&;<>()$`\\\"'*?[]#~=%{}\n") {
+		return append(strings.Fields(command), words...), false, nil
+	}
+	line := command
+	for _, w := range words {
+		line += " " + quote(w)
+	}
+	return []string{"/bin/sh", "-c", line}, true, nil
+}
+
+func isSSH(command string) bool {
+	fields, err := shell.Fields(command, func(string) string { return "" })
+	if err != nil || len(fields) == 0 {
+		return false
+	}
+	return filepath.Base(fields[0]) == "ssh"
+}
+
+func quote(s string) string {
+	q, err := syntax.Quote(s, syntax.LangPOSIX)
+	if err != nil { // only for strings POSIX shells cannot hold (NUL)
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return q
+}

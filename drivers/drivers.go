@@ -1,0 +1,79 @@
+package drivers
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ErrUnknownLanguage is returned by Lookup for a language no driver speaks.
+var ErrUnknownLanguage = errors.New("unknown language")
+
+// A Driver describes how to start one language's interpreter as a bond.
+// Drivers returned by Lookup are fresh copies; callers may modify them
+// (tests use this to play a fake interpreter).
+type Driver struct {
+	// Name is the canonical language name ("python").
+	Name string
+	// Aliases are other names Lookup accepts ("py", "python3").
+	Aliases []string
+	// Command is the default interpreter, looked up in PATH.
+	Command string
+	// DefaultArgs go before the user's arguments unless dropped.
+	DefaultArgs []string
+	// Stage1Flag is the interpreter's "run this program text" option.
+	Stage1Flag string
+	// Stage1 is the one-line stage 1 program.
+	Stage1 string
+	// Code is stage 2, the driver proper.
+	Code []byte
+	// Resolve finds the real interpreter behind a command name, following
+	// shims and symlinks; nil means look it up in PATH and follow symlinks.
+	Resolve ResolveFunc
+}
+
+// Stage1Args returns the arguments that run stage 1 with the protocol on
+// the given input and output descriptors.
+func (d *Driver) Stage1Args(inFD, outFD int) []string {
+	return []string{d.Stage1Flag, d.Stage1, strconv.Itoa(inFD), strconv.Itoa(outFD)}
+}
+
+// Preamble returns what the host writes first on the protocol channel:
+// the length of stage 2 in decimal, a newline, and stage 2.
+func (d *Driver) Preamble() []byte {
+	head := strconv.Itoa(len(d.Code)) + "\n"
+	out := make([]byte, 0, len(head)+len(d.Code))
+	return append(append(out, head...), d.Code...)
+}
+
+func all() []*Driver {
+	return []*Driver{python()}
+}
+
+// Lookup returns a copy of the driver for a language name or alias.
+func Lookup(name string) (*Driver, error) {
+	key := strings.ToLower(strings.TrimSpace(name))
+	for _, d := range all() {
+		if d.Name == key {
+			return d, nil
+		}
+		for _, a := range d.Aliases {
+			if a == key {
+				return d, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownLanguage, name, strings.Join(Names(), ", "))
+}
+
+// Names lists the canonical language names, sorted.
+func Names() []string {
+	var names []string
+	for _, d := range all() {
+		names = append(names, d.Name)
+	}
+	sort.Strings(names)
+	return names
+}
