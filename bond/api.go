@@ -72,14 +72,7 @@ func (b *Bond) Proxy(ctx context.Context, name string, other *Bond, otherName st
 
 // do runs a request and turns an error reply into a Go error.
 func (b *Bond) do(ctx context.Context, what string, line func(id int64) ([]byte, error)) (*message, error) {
-	m, err := b.request(ctx, what, line)
-	if err != nil {
-		return nil, err
-	}
-	if m.op == "error" {
-		return nil, b.replyError(m.err)
-	}
-	return m, nil
+	return b.request(ctx, what, line)
 }
 
 // EvalAs evaluates an expression and decodes its value into T.

@@ -95,7 +95,11 @@ func (b *Bond) request(ctx context.Context, what string, line func(id int64) ([]
 	if err := b.write(ctx, data, true); err != nil {
 		return nil, err
 	}
-	return b.await(ctx, id)
+	m, err := b.await(ctx, id)
+	if err == nil && m.op == "error" {
+		return nil, b.replyError(m.err) // before the tokens are cleared
+	}
+	return m, err
 }
 
 // await reads messages until the reply to id arrives.
