@@ -48,8 +48,16 @@ func (d *Driver) Preamble() []byte {
 	return append(append(out, head...), d.Code...)
 }
 
+// builtin lists the driver constructors; each language's file adds its
+// own in an init function.
+var builtin = []func() *Driver{python}
+
 func all() []*Driver {
-	return []*Driver{python()}
+	ds := make([]*Driver, len(builtin))
+	for i, mk := range builtin {
+		ds[i] = mk()
+	}
+	return ds
 }
 
 // Lookup returns a copy of the driver for a language name or alias.
