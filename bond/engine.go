@@ -144,8 +144,10 @@ func (b *Bond) interrupt(ctx context.Context, id int64) error {
 			switch {
 			case m.op == "call":
 				b.reply(context.Background(), errorLine(m.id, "Canceled", "the host call was cancelled: "+cause.Error(), ""))
-			case (m.op == "return" || m.op == "error") && m.id == id:
+			case m.op == "return" && m.id == id:
 				return fmt.Errorf("%s call interrupted: %w", b.lang, cause)
+			case m.op == "error" && m.id == id:
+				return fmt.Errorf("%s call interrupted: %w: %w", b.lang, cause, b.replyError(m.err))
 			default:
 				b.fail(protocolErrorf("unexpected %q message after an interrupt", m.op), true)
 				return errors.Join(cause, b.brokenErr())

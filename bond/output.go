@@ -20,7 +20,15 @@ type outputs struct {
 	hit     func()
 	tripped bool
 	tail    []byte
+	teeW    io.Writer // an Interact session's output, if any
 	copiers sync.WaitGroup
+}
+
+// tee also sends output to w (nil stops it).
+func (o *outputs) tee(w io.Writer) {
+	o.mu.Lock()
+	o.teeW = w
+	o.mu.Unlock()
 }
 
 func newOutputs(stdout, stderr io.Writer, limit int64, hit func()) *outputs {
@@ -39,6 +47,9 @@ func (o *outputs) write(fd int64, p []byte) {
 	}
 	o.total += int64(len(p))
 	_, _ = o.w[fd].Write(p)
+	if o.teeW != nil {
+		_, _ = o.teeW.Write(p)
+	}
 	if fd == 2 {
 		o.tail = append(o.tail, p...)
 		if len(o.tail) > stderrTailSize {
