@@ -49,14 +49,6 @@ func (p *plumbing) childFiles() []*os.File {
 	return []*os.File{nil, p.stdoutW, p.stderrW, p.inR, p.outW}
 }
 
-// fds are the protocol's descriptor numbers in the child.
-func (p *plumbing) fds() (in, out int) {
-	if p.channel == ChannelStdio {
-		return 0, 1
-	}
-	return 3, 4
-}
-
 func (p *plumbing) outputs() []*os.File {
 	var fs []*os.File
 	for _, f := range []*os.File{p.stdoutR, p.stderrR} {

@@ -67,25 +67,28 @@ def _sandbond_main(reader):
     # -- framing ----------------------------------------------------------
     def write_line(data):
         with write_lock:
-            view = memoryview(data)
-            while view:
-                n = os.write(wfd, view)
-                view = view[n:]
+            n = os.write(wfd, data)
+            if n < len(data):
+                view = memoryview(data)[n:]
+                while view:
+                    n = os.write(wfd, view)
+                    view = view[n:]
 
     def send(line):
         """Send one message (bytes ending in newline), output first."""
         state["proto"] += 1
         try:
             with write_lock:
-                out.flush()
-                err.flush()
+                if out._buf:
+                    out.flush()
+                if err._buf:
+                    err.flush()
                 write_line(line)
         finally:
             state["proto"] -= 1
 
-    def dumps(obj):
-        return json.dumps(obj, ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":"))
+    dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False,
+                             separators=(",", ":")).encode
 
     # -- values -------------------------------------------------------------
     def to_wire(v, depth=0):
@@ -122,11 +125,13 @@ def _sandbond_main(reader):
     def not_plain(o):
         raise TypeError("not plain")
 
+    fast_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False,
+                                  separators=(",", ":"), default=not_plain).encode
+
     def encode_value(v):
         """JSON bytes for v; raises SerializationError."""
         try:
-            s = json.dumps(v, ensure_ascii=False, allow_nan=False,
-                           separators=(",", ":"), default=not_plain)
+            s = fast_dumps(v)
             if "{" in s:
                 raise TypeError("has maps")
         except (TypeError, ValueError, RecursionError):
@@ -157,6 +162,8 @@ def _sandbond_main(reader):
                 raise ProtocolError("unknown tag " + k)
         return d
 
+    loads = json.JSONDecoder(object_hook=hook).decode
+
     def recv():
         state["proto"] += 1
         try:
@@ -167,7 +174,7 @@ def _sandbond_main(reader):
             out.flush()
             err.flush()
             os._exit(0)
-        return json.loads(line, object_hook=hook)
+        return loads(line.decode("utf-8"))
 
     # -- output -------------------------------------------------------------
     class Out(io.TextIOBase):

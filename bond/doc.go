@@ -1,0 +1,62 @@
+// Package bond calls functions in Python, PHP, Perl and JavaScript
+// interpreters from Go as if they were local functions.
+//
+// A Bond is a live interpreter process running a small driver (see package
+// drivers) that speaks a JSON-lines protocol (bond/PROTOCOL.md). Nothing has
+// to be installed on the interpreter's side: the driver is injected at start.
+//
+//	b, err := bond.Open(ctx, "python", nil)
+//	defer b.Close()
+//	b.EvalBlock(ctx, "def add(a, b): return a + b")
+//	sum, err := bond.CallAs[int](ctx, b, "add", 2, 3)
+//
+// Calls recurse in both directions: Export makes a Go function callable from
+// the interpreter, and that function may call the bond again through the
+// context it receives, to any depth. Proxy makes a function of one bond
+// callable in another. Ref passes a remote expression as an argument without
+// moving its value. Interact runs a REPL on the live interpreter.
+//
+// # Types
+//
+// Values cross the bond as JSON, by one table for every language:
+//
+//	JSON                     Go (decoded as any)        sent from Go
+//	null                     nil                        nil, nil pointers/slices/maps
+//	true, false              bool                       bool
+//	integer, any size        int64, else *big.Int       all integer kinds, *big.Int
+//	float (finite)           float64                    float32, float64 (NaN/Inf: error)
+//	string (valid Unicode)   string                     string (invalid UTF-8: error)
+//	array                    []any                      slices, arrays
+//	object (string keys)     map[string]any             maps with string keys, structs
+//	{"$bytes": base64}       []byte                     []byte, Bytes
+//
+// Structs and json.Marshaler values are encoded by encoding/json and then
+// checked like any other value. Typed helpers (EvalAs, CallAs, CallableAs,
+// Decode) convert results with encoding/json's rules.
+//
+// # Errors
+//
+// An exception raised in the interpreter is a *RemoteError (ErrRemote); a
+// value that cannot cross is a *SerializationError (ErrSerialization) that
+// says which side failed. The bond survives both. An interpreter that exits
+// gives an *ExitError (ErrTerminated) with its exit status and the end of its
+// stderr; a peer that breaks the protocol gives ErrProtocol and the bond is
+// closed. A cancelled or timed-out call interrupts the interpreter (SIGINT,
+// a remote Ctrl+C), waits Options.GracePeriod for it to answer, then kills
+// it; the error keeps context.Canceled or context.DeadlineExceeded.
+//
+// # Concurrency
+//
+// A Bond is safe for concurrent use. Calls from unrelated goroutines queue
+// up; calls made from inside an exported function with the context it
+// received nest instead. Do not call the bond from an exported function with
+// an unrelated context: that call would wait for the outer call to end.
+//
+// # Processes
+//
+// By default the interpreter is a child process in its own process group;
+// Close ends it (EOF, then SIGKILL to the group after the grace period) and
+// reaps it. Options.Command runs it through a shell command ("ssh host
+// python3", "sudo -u nobody python3"); Options.Launcher hands the start to
+// another launcher, such as the sandbox package's rootless container.
+package bond

@@ -1,0 +1,267 @@
+// Package bench measures sandbond against floors measured in the same run:
+// a raw JSON-line ping-pong with the same interpreter over the same kind of
+// channel, and a bare interpreter start. It backs both `go test -bench` and
+// the `sandboxd bench` table, so that targets are ratios, never absolute
+// times (machines are noisy).
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sandbond/sandbond/bond"
+)
+
+// A Case is one row of the table: the same work done by sandbond and by
+// its floor. Each function does the work n times.
+type Case struct {
+	Name     string
+	Lang     string
+	Target   float64 // the ratio sandbond must stay under
+	Sandbond func(n int) error
+	Floor    func(n int) error
+	// Prepare starts what the case keeps warm; Close releases it.
+	Prepare func() error
+	Close   func()
+}
+
+// definitions are the functions each language defines for the cases.
+var definitions = map[string]string{
+	"python": "def b_add(a, b): return a + b\ndef b_len(s): return len(s)\ndef b_echo(x): return x\ndef b_callgo(): return go_noop(1)\n",
+	"php":    "function b_add($a, $b) { return $a + $b; }\nfunction b_len($s) { return strlen($s); }\nfunction b_echo($x) { return $x; }\nfunction b_callgo() { return go_noop(1); }\n",
+	"perl":   "sub b_add { return $_[0] + $_[1]; }\nsub b_len { return length($_[0]); }\nsub b_echo { return $_[0]; }\nsub b_callgo { return go_noop(1); }\n",
+	"node":   "function b_add(a, b) { return a + b; }\nfunction b_len(s) { return s.length; }\nfunction b_echo(x) { return x; }\nfunction b_callgo() { return go_noop(1); }\n",
+}
+
+// Languages lists the languages with benchmark cases.
+func Languages() []string {
+	var ls []string
+	for l := range definitions {
+		ls = append(ls, l)
+	}
+	sort.Strings(ls)
+	return ls
+}
+
+// warm is a bond and a floor process kept across measurements.
+type warm struct {
+	lang  string
+	bond  *bond.Bond
+	floor *floorProc
+}
+
+func (w *warm) prepare() error {
+	if w.bond != nil {
+		return nil
+	}
+	ctx := context.Background()
+	bd, err := bond.Open(ctx, w.lang, nil)
+	if err != nil {
+		return err
+	}
+	err = bd.Export(ctx, "go_noop", func(_ context.Context, args []any) (any, error) { return args[0], nil })
+	if err == nil {
+		err = bd.EvalBlock(ctx, definitions[w.lang])
+	}
+	var fl *floorProc
+	if err == nil {
+		fl, err = startFloor(ctx, w.lang)
+	}
+	if err != nil {
+		_ = bd.Close()
+		return fmt.Errorf("%s: %w", w.lang, err)
+	}
+	w.bond, w.floor = bd, fl
+	return nil
+}
+
+func (w *warm) close() {
+	if w.bond != nil {
+		_ = w.bond.Close()
+		_ = w.floor.close()
+		w.bond, w.floor = nil, nil
+	}
+}
+
+// Cases returns the rows for the given languages.
+func Cases(langs []string) []Case {
+	var cs []Case
+	for _, lang := range langs {
+		cs = append(cs, langCases(lang)...)
+	}
+	return cs
+}
+
+func langCases(lang string) []Case {
+	w := &warm{lang: lang}
+	str100k := strings.Repeat("abcdefghij", 10_000)
+	list10k := make([]int, 10_000)
+	for i := range list10k {
+		list10k[i] = i
+	}
+	call := func(name string, args ...any) func(n int) error {
+		return func(n int) error {
+			ctx := context.Background()
+			for i := 0; i < n; i++ {
+				if _, err := w.bond.Call(ctx, name, args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	floor := func(op string, args ...any) func(n int) error {
+		return func(n int) error {
+			for i := 0; i < n; i++ {
+				if _, err := w.floor.call(op, args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	cases := []Case{
+		{Name: "small call", Target: 1.5, Sandbond: call("b_add", 1, 2), Floor: floor("add", 1, 2)},
+		{Name: "recursive call (calls Go)", Target: 3, Sandbond: call("b_callgo"), Floor: floor("add", 1, 2)},
+		{Name: "100 KB string argument", Target: 2, Sandbond: call("b_len", str100k), Floor: floor("len", str100k)},
+		{Name: "10,000-int list", Target: 2, Sandbond: call("b_echo", list10k), Floor: floor("echo", list10k)},
+		{Name: "cold start to first result", Target: 1.2, Sandbond: coldBond(lang), Floor: coldFloor(lang)},
+	}
+	for i := range cases {
+		cases[i].Lang = lang
+		cases[i].Prepare = w.prepare
+		cases[i].Close = w.close
+	}
+	return cases
+}
+
+func coldBond(lang string) func(n int) error {
+	return func(n int) error {
+		ctx := context.Background()
+		for i := 0; i < n; i++ {
+			bd, err := bond.Open(ctx, lang, nil)
+			if err != nil {
+				return err
+			}
+			_, err = bd.Eval(ctx, "1+1")
+			_ = bd.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func coldFloor(lang string) func(n int) error {
+	return func(n int) error {
+		ctx := context.Background()
+		for i := 0; i < n; i++ {
+			fl, err := startFloor(ctx, lang)
+			if err != nil {
+				return err
+			}
+			_, err = fl.call("add", 1, 1)
+			_ = fl.close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// Result is one measured row.
+type Result struct {
+	Case            Case
+	Sandbond, Floor time.Duration // median per operation
+	Ratio           float64
+	Err             error
+}
+
+// Run measures each case in rounds, alternating floor and sandbond, and
+// returns the medians. benchtime is the time one measurement aims for.
+func Run(cases []Case, rounds int, benchtime time.Duration) []Result {
+	var out []Result
+	for _, c := range cases {
+		res := Result{Case: c}
+		if res.Err = c.Prepare(); res.Err == nil {
+			var sb, fl []time.Duration
+			for r := 0; r < rounds && res.Err == nil; r++ {
+				var d time.Duration
+				if d, res.Err = Measure(c.Floor, benchtime); res.Err == nil {
+					fl = append(fl, d)
+					d, res.Err = Measure(c.Sandbond, benchtime)
+					sb = append(sb, d)
+				}
+			}
+			if res.Err == nil {
+				res.Sandbond, res.Floor = median(sb), median(fl)
+				res.Ratio = float64(res.Sandbond) / float64(res.Floor)
+			}
+		}
+		out = append(out, res)
+	}
+	for _, c := range cases {
+		c.Close()
+	}
+	return out
+}
+
+// Measure times f, growing n until one run takes about benchtime, and
+// returns the time per operation.
+func Measure(f func(n int) error, benchtime time.Duration) (time.Duration, error) {
+	if err := f(1); err != nil { // warm up
+		return 0, err
+	}
+	for n := 1; ; {
+		start := time.Now()
+		if err := f(n); err != nil {
+			return 0, err
+		}
+		took := time.Since(start)
+		if took >= benchtime || n >= 1<<24 {
+			return took / time.Duration(n), nil
+		}
+		next := n * 4
+		if took > 0 {
+			next = int(float64(n) * 1.2 * float64(benchtime) / float64(took))
+		}
+		n = min(max(next, n+1), n*100)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// Table formats results as a markdown table.
+func Table(rs []Result) string {
+	var b strings.Builder
+	b.WriteString("| case | sandbond | floor | ratio | target |\n|---|---|---|---|---|\n")
+	for _, r := range rs {
+		if r.Err != nil {
+			fmt.Fprintf(&b, "| %s: %s | error: %v | | | |\n", r.Case.Lang, r.Case.Name, r.Err)
+			continue
+		}
+		mark := "ok"
+		if r.Ratio > r.Case.Target {
+			mark = "over"
+		}
+		fmt.Fprintf(&b, "| %s: %s | %s | %s | %.2f× | ≤ %.1f× %s |\n", r.Case.Lang, r.Case.Name,
+			round(r.Sandbond), round(r.Floor), r.Ratio, r.Case.Target, mark)
+	}
+	return b.String()
+}
+
+func round(d time.Duration) string {
+	if d >= time.Millisecond {
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
