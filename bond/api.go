@@ -11,7 +11,7 @@ import (
 // Eval evaluates one expression in the interpreter's global scope and
 // returns its value.
 func (b *Bond) Eval(ctx context.Context, code string) (any, error) {
-	m, err := b.do(ctx, "eval", func(id int64) ([]byte, error) { return requestLine("eval", id, "code", code), nil })
+	m, err := b.do(ctx, "eval", func(id int64) ([]byte, error) { return textLine("eval", id, "code", code) })
 	if err != nil {
 		return nil, err
 	}
@@ -21,7 +21,7 @@ func (b *Bond) Eval(ctx context.Context, code string) (any, error) {
 // EvalBlock runs statements in the interpreter's global scope: definitions
 // and state stay for later calls.
 func (b *Bond) EvalBlock(ctx context.Context, code string) error {
-	_, err := b.do(ctx, "exec", func(id int64) ([]byte, error) { return requestLine("exec", id, "code", code), nil })
+	_, err := b.do(ctx, "exec", func(id int64) ([]byte, error) { return textLine("exec", id, "code", code) })
 	return err
 }
 
@@ -54,7 +54,7 @@ func (b *Bond) Export(ctx context.Context, name string, fn Func) error {
 	b.mu.Lock()
 	b.exports[name] = fn
 	b.mu.Unlock()
-	_, err := b.do(ctx, "export "+name, func(id int64) ([]byte, error) { return requestLine("export", id, "name", name), nil })
+	_, err := b.do(ctx, "export "+name, func(id int64) ([]byte, error) { return textLine("export", id, "name", name) })
 	return err
 }
 
@@ -77,7 +77,7 @@ func (b *Bond) do(ctx context.Context, what string, line func(id int64) ([]byte,
 
 // EvalAs evaluates an expression and decodes its value into T.
 func EvalAs[T any](ctx context.Context, b *Bond, code string) (T, error) {
-	m, err := b.do(ctx, "eval", func(id int64) ([]byte, error) { return requestLine("eval", id, "code", code), nil })
+	m, err := b.do(ctx, "eval", func(id int64) ([]byte, error) { return textLine("eval", id, "code", code) })
 	if err != nil {
 		var zero T
 		return zero, err
@@ -104,6 +104,9 @@ func decodeMessage[T any](b *Bond, m *message) (T, error) {
 	var out T
 	if _, isAny := any(&out).(*any); isAny {
 		return any(m.value).(T), nil
+	}
+	if x, ok := m.value.(T); ok { // []any, map[string]any, ...: no detour through float64
+		return x, nil
 	}
 	var err error
 	if !strings.ContainsRune(string(m.valueRaw), '{') {

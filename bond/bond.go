@@ -29,8 +29,21 @@ type Bond struct {
 	pipes      []*os.File // parent ends of stdout/stderr pipes
 	writeMu    sync.Mutex
 
-	sem  chan struct{} // held by the top-level call in progress
-	msgs chan *message // from the reader to the waiting call
+	sem chan struct{} // held by the top-level call in progress
+
+	// Reading: whoever holds the baton reads the protocol stream. A call
+	// reads its own reply (one wake-up per reply); between calls, after
+	// idleDelay, an idle reader takes over so that output is forwarded and
+	// a dying interpreter noticed. A caller kicks it out with a read
+	// deadline. pending holds a message the idle reader read for the next
+	// caller.
+	lines     *lineReader
+	baton     chan struct{}
+	pending   *message
+	kick      atomic.Bool
+	idleMu    sync.Mutex
+	idleTimer *time.Timer
+	closing   bool
 
 	dead     chan struct{} // closed when the bond is broken or closed
 	deadErr  error
@@ -90,8 +103,9 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 	b := &Bond{
 		lang: drv.Name, opts: o, log: o.Logger.With("lang", drv.Name, "pid", proc.Pid()), proc: proc,
 		toInterp: p.toInterp, fromInterp: p.fromInterp, pipes: p.outputs(),
-		sem: make(chan struct{}, 1), msgs: make(chan *message),
-		dead: make(chan struct{}), exited: make(chan struct{}),
+		sem: make(chan struct{}, 1), baton: make(chan struct{}, 1),
+		lines: newLineReader(p.fromInterp, o.MaxMessageBytes),
+		dead:  make(chan struct{}), exited: make(chan struct{}),
 		exports: map[string]Func{}, tokens: map[string]error{},
 	}
 	b.out = newOutputs(o.Stdout, o.Stderr, o.MaxOutputBytes, b.outputLimitHit)
@@ -99,9 +113,10 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 	b.goroutines.Add(1)
 	go b.waitLoop()
 	b.startCopiers(p)
-	b.goroutines.Add(1)
-	go b.readLoop(newLineReader(b.fromInterp, o.MaxMessageBytes))
-	if err := b.handshake(ctx, drv); err != nil {
+	b.baton <- struct{}{}
+	err = b.handshake(ctx, drv)
+	b.releaseBaton()
+	if err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -112,8 +127,16 @@ func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver) error {
 	if err := b.write(ctx, drv.Preamble(), false); err != nil {
 		return fmt.Errorf("send driver: %w", err)
 	}
-	select {
-	case m := <-b.msgs:
+	stop := b.watchContext(ctx)
+	defer stop()
+	m, err := b.readMessage(ctx, time.Time{}, false)
+	switch {
+	case errors.Is(err, errContextDone):
+		b.fail(fmt.Errorf("interpreter not ready: %w", ctx.Err()), true)
+		return b.brokenErr()
+	case err != nil:
+		return err
+	default:
 		if m.op != "ready" {
 			b.fail(protocolErrorf("first message is %q, not ready", m.op), true)
 			return b.brokenErr()
@@ -128,11 +151,6 @@ func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver) error {
 		}
 		b.info = m.info
 		return nil
-	case <-b.dead:
-		return b.brokenErr()
-	case <-ctx.Done():
-		b.fail(fmt.Errorf("interpreter not ready: %w", ctx.Err()), true)
-		return b.brokenErr()
 	}
 }
 
@@ -165,6 +183,7 @@ func (b *Bond) fail(err error, kill bool) {
 	b.deadOnce.Do(func() {
 		b.deadErr = err
 		close(b.dead)
+		_ = b.fromInterp.SetReadDeadline(time.Now()) // wake the reader
 		if !errors.Is(err, ErrClosed) {
 			b.log.Warn("bond broken", "err", err)
 		}
@@ -198,39 +217,6 @@ func (b *Bond) terminated() error {
 	return &ExitError{Language: b.lang, Err: b.exitErr, Stderr: b.out.stderrTail()}
 }
 
-func (b *Bond) readLoop(lines *lineReader) {
-	defer b.goroutines.Done()
-	for {
-		line, err := lines.next()
-		if err != nil {
-			if errors.Is(err, ErrProtocol) {
-				b.fail(err, true)
-			} else {
-				b.fail(b.terminated(), false)
-			}
-			return
-		}
-		b.trace("<- ", line)
-		m, err := parseMessage(line)
-		if err != nil {
-			b.fail(err, true)
-			return
-		}
-		if m.op == "output" {
-			b.out.message(m.fd, m.data)
-			continue
-		}
-		if m.valueRaw != nil {
-			m.valueRaw = bytes.Clone(m.valueRaw)
-		}
-		select {
-		case b.msgs <- m:
-		case <-b.dead:
-			return
-		}
-	}
-}
-
 func (b *Bond) outputLimitHit() {
 	b.fail(fmt.Errorf("%s interpreter printed more than %d bytes: %w", b.lang, b.opts.MaxOutputBytes, ErrOutputLimit), true)
 }
@@ -249,6 +235,9 @@ func (b *Bond) trace(dir string, line []byte) {
 // write sends bytes to the interpreter. A write cut short by ctx leaves a
 // partial message in the stream, so it breaks the bond.
 func (b *Bond) write(ctx context.Context, data []byte, traced bool) error {
+	if err := b.Err(); err != nil {
+		return err // not sent, so not traced either
+	}
 	if traced {
 		b.trace("-> ", data)
 	}
@@ -281,6 +270,12 @@ func (b *Bond) write(ctx context.Context, data []byte, traced bool) error {
 // call more than once.
 func (b *Bond) Close() error {
 	b.closeOnce.Do(func() {
+		b.idleMu.Lock()
+		b.closing = true
+		if b.idleTimer != nil {
+			b.idleTimer.Stop()
+		}
+		b.idleMu.Unlock()
 		b.fail(fmt.Errorf("%s bond: %w", b.lang, ErrClosed), false)
 		b.writeMu.Lock()
 		_ = b.toInterp.Close()

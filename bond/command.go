@@ -78,7 +78,10 @@ func commandLine(command string, extra []string) (argv []string, viaShell bool, 
 
 func isSSH(command string) bool {
 	fields, err := shell.Fields(command, func(string) string { return "" })
-	if err != nil || len(fields) == 0 {
+	if err != nil { // shell operators such as a redirect: the first word still names the program
+		fields = strings.Fields(command)
+	}
+	if len(fields) == 0 {
 		return false
 	}
 	return filepath.Base(fields[0]) == "ssh"

@@ -95,6 +95,12 @@ func (b *Bond) request(ctx context.Context, what string, line func(id int64) ([]
 	if err := b.write(ctx, data, true); err != nil {
 		return nil, err
 	}
+	if !nested { // nested calls read under the baton of the call they nest in
+		if err := b.takeBaton(); err != nil {
+			return nil, err
+		}
+		defer b.releaseBaton()
+	}
 	m, err := b.await(ctx, id)
 	if err == nil && m.op == "error" {
 		return nil, b.replyError(m.err) // before the tokens are cleared
@@ -104,26 +110,28 @@ func (b *Bond) request(ctx context.Context, what string, line func(id int64) ([]
 
 // await reads messages until the reply to id arrives.
 func (b *Bond) await(ctx context.Context, id int64) (*message, error) {
+	stop := b.watchContext(ctx)
+	defer stop()
 	for {
-		select {
-		case m := <-b.msgs:
-			switch m.op {
-			case "return", "error":
-				if m.id != id {
-					b.fail(protocolErrorf("reply to request %d while %d is outstanding", m.id, id), true)
-					return nil, b.brokenErr()
-				}
-				return m, nil
-			case "call":
-				b.serveCall(ctx, m)
-			default:
-				b.fail(protocolErrorf("unexpected %q message", m.op), true)
+		m, err := b.readMessage(ctx, time.Time{}, false)
+		if errors.Is(err, errContextDone) {
+			return nil, b.interrupt(ctx, id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch m.op {
+		case "return", "error":
+			if m.id != id {
+				b.fail(protocolErrorf("reply to request %d while %d is outstanding", m.id, id), true)
 				return nil, b.brokenErr()
 			}
-		case <-b.dead:
+			return m, nil
+		case "call":
+			b.serveCall(ctx, m)
+		default:
+			b.fail(protocolErrorf("unexpected %q message", m.op), true)
 			return nil, b.brokenErr()
-		case <-ctx.Done():
-			return nil, b.interrupt(ctx, id)
 		}
 	}
 }
@@ -136,29 +144,27 @@ func (b *Bond) interrupt(ctx context.Context, id int64) error {
 	if err := b.proc.Interrupt(); err != nil {
 		b.log.Warn("interrupt failed", "err", err)
 	}
-	timer := time.NewTimer(b.opts.GracePeriod)
-	defer timer.Stop()
+	deadline := time.Now().Add(b.opts.GracePeriod)
+	_ = b.fromInterp.SetReadDeadline(deadline)
+	defer func() { _ = b.fromInterp.SetReadDeadline(time.Time{}) }()
 	for {
-		select {
-		case m := <-b.msgs:
-			switch {
-			case m.op == "call":
-				b.reply(context.Background(), errorLine(m.id, "Canceled", "the host call was cancelled: "+cause.Error(), ""))
-			case m.op == "return" && m.id == id:
-				return fmt.Errorf("%s call interrupted: %w", b.lang, cause)
-			case m.op == "error" && m.id == id:
-				return fmt.Errorf("%s call interrupted: %w: %w", b.lang, cause, b.replyError(m.err))
-			default:
-				b.fail(protocolErrorf("unexpected %q message after an interrupt", m.op), true)
-				return errors.Join(cause, b.brokenErr())
-			}
-		case <-b.dead:
+		m, err := b.readMessage(context.Background(), deadline, false)
+		switch {
+		case errors.Is(err, errGraceOver):
+			b.fail(fmt.Errorf("%s interpreter ignored an interrupt for %v and was killed: %w",
+				b.lang, b.opts.GracePeriod, ErrTerminated), true)
 			return errors.Join(cause, b.brokenErr())
-		case <-timer.C:
-			err := fmt.Errorf("%s interpreter ignored an interrupt for %v and was killed: %w",
-				b.lang, b.opts.GracePeriod, cause)
-			b.fail(err, true)
-			return err
+		case err != nil:
+			return errors.Join(cause, err)
+		case m.op == "call":
+			b.reply(context.Background(), errorLine(m.id, "Canceled", "the host call was cancelled: "+cause.Error(), ""))
+		case m.op == "return" && m.id == id:
+			return fmt.Errorf("%s call interrupted: %w", b.lang, cause)
+		case m.op == "error" && m.id == id:
+			return fmt.Errorf("%s call interrupted: %w: %w", b.lang, cause, b.replyError(m.err))
+		default:
+			b.fail(protocolErrorf("unexpected %q message after an interrupt", m.op), true)
+			return errors.Join(cause, b.brokenErr())
 		}
 	}
 }

@@ -31,12 +31,12 @@ func (b *Bond) Interact(ctx context.Context, in io.Reader, out io.Writer) error 
 	pump := newInputPump(in)
 	defer pump.close()
 	r := &repl{b: b, pump: pump, out: out, prompt: b.lang + "> "}
-	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		state, err := term.MakeRaw(int(f.Fd()))
+	if fd, ok := terminalFD(in); ok {
+		state, err := term.MakeRaw(fd)
 		if err != nil {
 			return fmt.Errorf("interact: raw mode: %w", err)
 		}
-		defer func() { _ = term.Restore(int(f.Fd()), state) }()
+		defer func() { _ = term.Restore(fd, state) }()
 		r.term = term.NewTerminal(struct {
 			io.Reader
 			io.Writer
@@ -46,6 +46,25 @@ func (b *Bond) Interact(ctx context.Context, in io.Reader, out io.Writer) error 
 	b.out.tee(r.out)
 	defer b.out.tee(nil)
 	return r.loop(ctx)
+}
+
+// terminalFD returns in's descriptor when it is a terminal. It avoids
+// os.File.Fd, which would switch the descriptor to blocking mode and make
+// a pending read impossible to interrupt by closing the file.
+func terminalFD(in io.Reader) (int, bool) {
+	f, ok := in.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	fd, isTerm := -1, false
+	if rc.Control(func(u uintptr) { fd, isTerm = int(u), term.IsTerminal(int(u)) }) != nil {
+		return 0, false
+	}
+	return fd, isTerm
 }
 
 type repl struct {

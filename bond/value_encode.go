@@ -22,8 +22,17 @@ func (b Bytes) MarshalJSON() ([]byte, error) {
 	return append(out, `"}`...), nil
 }
 
-// UnmarshalJSON reads the tagged form.
+// UnmarshalJSON reads the tagged form, or a base64 string (how
+// encoding/json writes a []byte, as Decode does).
 func (b *Bytes) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '"' {
+		var raw []byte
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return err
+		}
+		*b = raw
+		return nil
+	}
 	var tag struct {
 		B []byte `json:"$bytes"`
 	}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"os"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Protocol version spoken by this package.
@@ -54,6 +56,9 @@ type lineReader struct {
 	r   *bufio.Reader
 	max int
 	buf []byte
+	// partial: the last call stopped at a read deadline inside a line,
+	// whose beginning is in buf.
+	partial bool
 }
 
 func newLineReader(r io.Reader, max int) *lineReader {
@@ -64,7 +69,10 @@ func newLineReader(r io.Reader, max int) *lineReader {
 // the next call. A final line without a newline is an error: the peer died
 // mid-message.
 func (l *lineReader) next() ([]byte, error) {
-	l.buf = l.buf[:0]
+	if !l.partial {
+		l.buf = l.buf[:0]
+	}
+	l.partial = false
 	for {
 		chunk, err := l.r.ReadSlice('\n')
 		if len(l.buf)+len(chunk) > l.max+1 {
@@ -80,6 +88,10 @@ func (l *lineReader) next() ([]byte, error) {
 		l.buf = append(l.buf, chunk...)
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			l.partial = true // resumable: the next call goes on with this line
+			return nil, err
 		}
 		if errors.Is(err, io.EOF) && len(l.buf) > 0 {
 			return nil, protocolErrorf("stream ended inside a message (%d bytes)", len(l.buf))
@@ -258,10 +270,21 @@ func requestLine(op string, id int64, key, text string) []byte {
 	return append(buf, "}\n"...)
 }
 
+// textLine is requestLine for the caller's code or name, refused (before
+// anything is sent) unless it is valid UTF-8.
+func textLine(op string, id int64, key, text string) ([]byte, error) {
+	if !utf8.ValidString(text) {
+		return nil, localSerialization("string", "%s is not valid UTF-8: %q", key, truncate(text, 40))
+	}
+	return requestLine(op, id, key, text), nil
+}
+
 func callLine(id int64, name string, args []any) ([]byte, error) {
 	e := encoder{buf: make([]byte, 0, 64+len(name))}
 	e.buf = fmt.Appendf(e.buf, `{"op":"call","id":%d,"name":`, id)
-	e.buf = appendJSONString(e.buf, name)
+	if err := e.str(name); err != nil {
+		return nil, err
+	}
 	e.buf = append(e.buf, `,"args":`...)
 	if err := e.encodeArgs(args); err != nil {
 		return nil, err
