@@ -1,0 +1,169 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/policy"
+)
+
+func TestMain(m *testing.M) {
+	Init()
+	os.Exit(m.Run())
+}
+
+// testStateDir is shared by the tests of one run.
+func testStateDir() string {
+	return filepath.Join(os.TempDir(), "sandbond-test-"+strings.ReplaceAll(strings.TrimPrefix(filepath.Base(os.Args[0]), "/"), "/", "_"))
+}
+
+func testProfile(lang string) *policy.Profile {
+	return &policy.Profile{
+		Version:  policy.Version,
+		Name:     "test-" + lang,
+		Launcher: policy.Launcher{Type: policy.LauncherContainer},
+		Language: lang,
+		Limits: policy.Limits{
+			MemoryBytes:    128 << 20,
+			Pids:           32,
+			CPUSeconds:     5,
+			WallPerSandbox: policy.Duration(30 * time.Second),
+			TmpBytes:       4 << 20,
+		},
+	}
+}
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root (the rootless test runs this binary as SANDBOND_TEST_USER)")
+	}
+}
+
+func newTestLauncher(t testing.TB, p *policy.Profile, opts ...Option) *ContainerLauncher {
+	t.Helper()
+	opts = append([]Option{WithStateDir(testStateDir())}, opts...)
+	l, err := NewContainerLauncher(p, opts...)
+	if err != nil {
+		t.Fatalf("NewContainerLauncher: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// result is what a sandboxed program printed and how it ended.
+type result struct {
+	Out, Err string
+	WaitErr  error
+	Pid      int
+	Proc     *Process
+}
+
+// run starts argv in l with the protocol pipes on fds 3 (input, closed
+// after in is written) and 4 (output), stderr captured, and waits for it.
+// inspect, when set, runs while the process is alive, after it printed its
+// first byte on fd 4.
+func run(t testing.TB, l *ContainerLauncher, lang string, argv []string, in string, inspect func(p *Process)) result {
+	t.Helper()
+	r3, w3, _ := os.Pipe()
+	r4, w4, _ := os.Pipe()
+	re, we, _ := os.Pipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bp, err := l.Launch(ctx, &bond.LaunchSpec{Language: lang, Argv: argv, Env: os.Environ(), Files: []*os.File{nil, nil, we, r3, w4}})
+	r3.Close()
+	w4.Close()
+	we.Close()
+	if err != nil {
+		w3.Close()
+		r4.Close()
+		re.Close()
+		t.Fatalf("Launch: %v", err)
+	}
+	p := bp.(*Process)
+	var wg sync.WaitGroup
+	var errOut []byte
+	wg.Add(1)
+	go func() { defer wg.Done(); errOut, _ = io.ReadAll(re) }()
+	go func() { io.WriteString(w3, in); w3.Close() }()
+	var out []byte
+	if inspect != nil {
+		b := make([]byte, 1)
+		if n, _ := r4.Read(b); n == 1 {
+			out = append(out, b[0])
+			inspect(p)
+		}
+	}
+	rest, _ := io.ReadAll(r4)
+	out = append(out, rest...)
+	r4.Close()
+	werr := p.Wait()
+	wg.Wait()
+	re.Close()
+	return result{Out: string(out), Err: string(errOut), WaitErr: werr, Pid: p.Pid(), Proc: p}
+}
+
+// py runs a python3 program in l.
+func py(t testing.TB, l *ContainerLauncher, code, in string, inspect func(p *Process)) result {
+	t.Helper()
+	return run(t, l, "python", []string{"/usr/bin/python3", "-c", code}, in, inspect)
+}
+
+// runHandshake runs argv with fd 3 kept open until inspect returned: the
+// program writes a byte on fd 4, the host runs inspect, then sends a byte
+// on fd 3 and closes it.
+func runHandshake(t testing.TB, l *ContainerLauncher, lang string, argv []string, inspect func(p *Process)) result {
+	t.Helper()
+	r3, w3, _ := os.Pipe()
+	r4, w4, _ := os.Pipe()
+	re, we, _ := os.Pipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bp, err := l.Launch(ctx, &bond.LaunchSpec{Language: lang, Argv: argv, Env: os.Environ(), Files: []*os.File{nil, nil, we, r3, w4}})
+	r3.Close()
+	w4.Close()
+	we.Close()
+	if err != nil {
+		w3.Close()
+		r4.Close()
+		re.Close()
+		t.Errorf("Launch: %v", err)
+		return result{WaitErr: err}
+	}
+	p := bp.(*Process)
+	var errOut []byte
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); errOut, _ = io.ReadAll(re) }()
+	b := make([]byte, 1)
+	if n, _ := r4.Read(b); n == 1 {
+		inspect(p)
+	}
+	w3.Write([]byte{1})
+	w3.Close()
+	rest, _ := io.ReadAll(r4)
+	r4.Close()
+	werr := p.Wait()
+	wg.Wait()
+	re.Close()
+	return result{Out: string(rest), Err: string(errOut), WaitErr: werr, Pid: p.Pid(), Proc: p}
+}
+
+// skipOrFail skips a test that cannot run here, except under CI (CI set),
+// where every sandbox test must run for real.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("cannot run under CI: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}

@@ -1,0 +1,375 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/policy"
+)
+
+// ContainerLauncher is a [bond.Launcher] that starts every interpreter in a
+// fresh rootless container built from a [policy.Profile]. It is safe for
+// concurrent use.
+type ContainerLauncher struct {
+	profile  *policy.Profile
+	log      *slog.Logger
+	state    string
+	croot    string
+	rootfs   *rootfs
+	limits   effectiveLimits
+	seccomp  *seccompFilter
+	rootless bool
+	cgroups  bool
+	ids      *idPool
+
+	// noSeccomp drops the filter; only benchmarks set it, to measure
+	// what the filter costs per start.
+	noSeccomp bool
+
+	mu     sync.Mutex
+	binds  map[string][]bindMount // interpreter command -> binds
+	closed bool
+	live   sync.WaitGroup
+}
+
+var _ bond.Launcher = (*ContainerLauncher)(nil)
+
+// NewContainerLauncher checks that profile can run here (user namespaces,
+// cgroups unless the profile makes them optional, a valid seccomp
+// profile), removes what crashed daemons left in the state directory, and
+// returns a launcher for the profile. The profile is copied.
+func NewContainerLauncher(profile *policy.Profile, opts ...Option) (*ContainerLauncher, error) {
+	if profile == nil {
+		return nil, fmt.Errorf("%w: nil profile", ErrProfile)
+	}
+	o := options{logger: slog.Default(), idBase: DefaultHostIDBase, idCount: DefaultHostIDCount}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.stateDir == "" {
+		o.stateDir = defaultStateDir()
+	}
+	p := profile.Clone()
+	if t := p.Launcher.Type; t != "" && t != policy.LauncherContainer {
+		return nil, fmt.Errorf("%w: profile %q: launcher.type is %q; the container launcher needs %q", ErrProfile, p.Name, t, policy.LauncherContainer)
+	}
+	switch p.Network.Mode {
+	case "", policy.NetworkNone, policy.NetworkLoopback, policy.NetworkHost:
+	default:
+		return nil, fmt.Errorf("%w: profile %q: network.mode %q unknown (none, loopback or host)", ErrProfile, p.Name, p.Network.Mode)
+	}
+	raw, err := seccompJSON(p, o.seccompJSON)
+	if err != nil {
+		return nil, err
+	}
+	sf, err := compileSeccomp(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	l := &ContainerLauncher{
+		profile:  p,
+		log:      o.logger,
+		state:    o.stateDir,
+		croot:    filepath.Join(o.stateDir, "containers"),
+		limits:   limitsOf(p),
+		seccomp:  sf,
+		rootless: os.Geteuid() != 0,
+		binds:    map[string][]bindMount{},
+	}
+	ok, why := cgroupSupport()
+	switch {
+	case ok:
+		l.cgroups = true
+	case l.limits.CgroupsOptional:
+		l.log.Warn("sandbox: running WITHOUT cgroup limits: memory is NOT limited, pids only by RLIMIT_NPROC when the daemon is root; CPU time, open files, file size and wall time still are",
+			"profile", p.Name, "reason", why)
+	default:
+		return nil, fmt.Errorf("%w: profile %q needs cgroups (limits.cgroups is \"required\"): %s", ErrNoCgroups, p.Name, why)
+	}
+	if !l.rootless {
+		l.ids = sharedIDPool(o.idBase, o.idCount)
+	}
+	if err := os.MkdirAll(o.stateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("sandbox: state dir: %w", err)
+	}
+	if err := os.MkdirAll(l.croot, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: state dir: %w", err)
+	}
+	cleanStale(o.stateDir, l.log)
+	rdir := filepath.Join(o.stateDir, "rootfs")
+	if err := os.MkdirAll(rdir, 0o711); err != nil {
+		return nil, err
+	}
+	_ = os.Chmod(rdir, 0o711)
+	_ = os.Chmod(o.stateDir, 0o711)
+	if l.rootfs, err = newRootfs(filepath.Join(rdir, newID())); err != nil {
+		return nil, fmt.Errorf("sandbox: rootfs: %w", err)
+	}
+	return l, nil
+}
+
+// Profile returns (a copy of) the launcher's profile.
+func (l *ContainerLauncher) Profile() *policy.Profile { return l.profile.Clone() }
+
+// CgroupsEnabled reports whether sandboxes get cgroup limits (memory, pids).
+func (l *ContainerLauncher) CgroupsEnabled() bool { return l.cgroups }
+
+// StateDir returns the launcher's state directory.
+func (l *ContainerLauncher) StateDir() string { return l.state }
+
+// Close waits for the launcher's processes to be waited for, then removes
+// its root filesystem. Launch fails after Close.
+func (l *ContainerLauncher) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.live.Wait()
+	return os.RemoveAll(l.rootfs.dir)
+}
+
+// Launch starts spec's interpreter in a new container. spec.Argv[0] names
+// the interpreter (a path or a name looked up in the daemon's PATH); it is
+// replaced by the real interpreter path (symlinks and shims resolved); the
+// profile's interpreter, when set, replaces it first.
+// spec.Files become the container's fds 0..N (nil: /dev/null); no other
+// descriptor reaches the container. spec.Env is filtered by the profile's
+// environment allowlist: only names in env.allow (and BOND_* variables of
+// the driver protocol) pass, env.set is applied on top. spec.Dir is the
+// working directory inside the container (default "/").
+func (l *ContainerLauncher) Launch(ctx context.Context, spec *bond.LaunchSpec) (bond.Process, error) {
+	if spec == nil || len(spec.Argv) == 0 {
+		return nil, fmt.Errorf("%w: empty command line", ErrProfile)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, errors.New("sandbox: launcher closed")
+	}
+	l.live.Add(1)
+	l.mu.Unlock()
+	proc, err := l.launch(ctx, spec)
+	if err != nil {
+		l.live.Done()
+		return nil, err
+	}
+	return proc, nil
+}
+
+func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (*Process, error) {
+	lang := languageOf(spec.Language)
+	if lang == "" {
+		lang = languageOf(l.profile.Language)
+	}
+	in, binds, err := l.prepare(ctx, lang, spec.Argv[0])
+	if err != nil {
+		return nil, err
+	}
+	cs := &containerSpec{
+		ID:       newID(),
+		Rootfs:   l.rootfs.dir,
+		Binds:    binds,
+		Rootless: l.rootless,
+		Cgroups:  l.cgroups,
+		Network:  l.profile.Network.Mode,
+		Limits:   l.limits,
+		Seccomp:  l.seccomp.Config,
+	}
+	if l.noSeccomp {
+		cs.Seccomp = nil
+	}
+	if l.rootless {
+		cs.HostUID, cs.HostGID = uint32(os.Geteuid()), uint32(os.Getegid())
+	} else {
+		if cs.HostUID, err = l.ids.get(); err != nil {
+			return nil, err
+		}
+		cs.HostGID = cs.HostUID
+	}
+	release := func() {
+		if !l.rootless {
+			l.ids.put(cs.HostUID)
+		}
+	}
+	cfg, err := buildConfig(cs)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	c, err := libcontainer.Create(l.croot, cs.ID, cfg)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("sandbox: create container: %w", err)
+	}
+	files, closeNull, err := openFiles(spec.Files)
+	if err != nil {
+		_ = c.Destroy()
+		release()
+		return nil, err
+	}
+	argv := append([]string{in.Exe}, spec.Argv[1:]...)
+	lp := &libcontainer.Process{
+		Args:  argv,
+		Env:   l.env(spec.Env),
+		Cwd:   "/",
+		Init:  true,
+		Stdin: files[0], Stdout: files[1], Stderr: files[2],
+		ExtraFiles: files[3:],
+	}
+	if spec.Dir != "" {
+		lp.Cwd = spec.Dir
+	}
+	err = c.Run(lp)
+	closeNull()
+	if err != nil {
+		_ = c.Signal(unix.SIGKILL)
+		_, _ = lp.Wait()
+		_ = c.Destroy()
+		release()
+		return nil, fmt.Errorf("sandbox: start %s in profile %q: %w", in.Exe, l.profile.Name, err)
+	}
+	return l.newProcess(c, lp, cs, release)
+}
+
+// openFiles returns spec files with nil entries replaced by /dev/null,
+// and a func closing the /dev/null files it opened.
+func openFiles(in []*os.File) ([]*os.File, func(), error) {
+	n := max(len(in), 3)
+	out := make([]*os.File, n)
+	var opened []*os.File
+	closeAll := func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	for i := range out {
+		if i < len(in) && in[i] != nil {
+			out[i] = in[i]
+			continue
+		}
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		opened = append(opened, f)
+		out[i] = f
+	}
+	return out, closeAll, nil
+}
+
+// prepare resolves the interpreter and the binds its containers need, once
+// per command.
+func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*interpreter, []bindMount, error) {
+	if l.profile.Interpreter != "" {
+		cmd = l.profile.Interpreter // policy wins over the driver's default
+	}
+	in, err := resolveInterpreter(ctx, lang, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.binds[cmd]; ok {
+		return in, b, nil
+	}
+	bs := l.rootfs.newBindSet()
+	for _, p := range in.Paths {
+		if err := bs.add(p); err != nil {
+			return nil, nil, fmt.Errorf("sandbox: binding %s: %w", p, err)
+		}
+	}
+	srcs, err := bs.list()
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: rootfs: %w", err)
+	}
+	var binds []bindMount
+	for _, s := range srcs {
+		binds = append(binds, bindMount{Source: s, Target: s})
+	}
+	for i, m := range l.profile.Mounts {
+		src, err := filepath.EvalSymlinks(m.Source)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: profile %q: mounts[%d].source: %v", ErrProfile, l.profile.Name, i, err)
+		}
+		fi, err := os.Stat(src)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: profile %q: mounts[%d].source: %v", ErrProfile, l.profile.Name, i, err)
+		}
+		dst := m.Target
+		if dst == "" {
+			dst = m.Source
+		}
+		dst = filepath.Clean(dst)
+		if !filepath.IsAbs(dst) || dst == "/" || strings.HasPrefix(dst, "/proc") || strings.HasPrefix(dst, "/dev") {
+			return nil, nil, fmt.Errorf("%w: profile %q: mounts[%d].target %q: not an absolute path outside /, /proc and /dev", ErrProfile, l.profile.Name, i, dst)
+		}
+		if err := l.rootfs.mountpoint(dst, fi.IsDir()); err != nil {
+			return nil, nil, err
+		}
+		binds = append(binds, bindMount{Source: src, Target: dst, Writable: m.Writable})
+	}
+	l.binds[cmd] = binds
+	return in, binds, nil
+}
+
+// env builds the container's environment from the bond's and the
+// profile's allowlist.
+func (l *ContainerLauncher) env(in []string) []string {
+	allow := map[string]bool{}
+	for _, n := range l.profile.Env.Allow {
+		allow[n] = true
+	}
+	vals := map[string]string{}
+	var order []string
+	put := func(k, v string) {
+		if _, ok := vals[k]; !ok {
+			order = append(order, k)
+		}
+		vals[k] = v
+	}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && (allow[k] || strings.HasPrefix(k, "BOND_")) {
+			put(k, v)
+		}
+	}
+	for _, k := range l.profile.Env.Allow {
+		if _, ok := vals[k]; !ok {
+			if v, ok := os.LookupEnv(k); ok {
+				put(k, v)
+			}
+		}
+	}
+	for k, v := range l.profile.Env.Set {
+		put(k, v)
+	}
+	if _, ok := vals["PATH"]; !ok {
+		put("PATH", "/usr/local/bin:/usr/bin:/bin")
+	}
+	if _, ok := vals["HOME"]; !ok {
+		put("HOME", "/tmp")
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+vals[k])
+	}
+	return out
+}

@@ -1,0 +1,187 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+// Process is a sandboxed interpreter, as [ContainerLauncher.Launch] returns
+// it. It implements [bond.Process].
+//
+// It is supervised through a pidfd: signals go through pidfd_send_signal,
+// so they can never reach a recycled pid, and nothing relies on
+// Pdeathsig (libcontainer ends an OS thread per start, which would fire the
+// parent-death signal of unrelated children). When the daemon dies, the
+// interpreter sees its protocol pipes close, and the next daemon removes
+// what is left (see [NewContainerLauncher]).
+type Process struct {
+	l       *ContainerLauncher
+	c       *libcontainer.Container
+	lp      *libcontainer.Process
+	cs      *containerSpec
+	pid     int
+	release func()
+	timer   *time.Timer
+
+	mu      sync.Mutex
+	pidfd   int // -1 once closed
+	wallHit bool
+	waited  bool
+}
+
+func (l *ContainerLauncher) newProcess(c *libcontainer.Container, lp *libcontainer.Process, cs *containerSpec, release func()) (*Process, error) {
+	pid, err := lp.Pid()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		_ = c.Signal(unix.SIGKILL)
+		_, _ = lp.Wait()
+		_ = c.Destroy()
+		release()
+		l.live.Done()
+		return nil, os.NewSyscallError("pidfd_open", err)
+	}
+	p := &Process{l: l, c: c, lp: lp, cs: cs, pid: pid, release: release, pidfd: fd}
+	if cs.Limits.Wall > 0 {
+		p.timer = time.AfterFunc(cs.Limits.Wall, func() {
+			p.mu.Lock()
+			if !p.waited {
+				p.wallHit = true
+			}
+			p.mu.Unlock()
+			_ = p.signal(unix.SIGKILL)
+		})
+	}
+	l.log.Debug("sandbox: started", "profile", l.profile.Name, "id", cs.ID, "pid", pid, "host_uid", cs.HostUID)
+	return p, nil
+}
+
+// Pid returns the interpreter's pid on the host.
+func (p *Process) Pid() int { return p.pid }
+
+// ID returns the container id (also the name of its state directory and
+// cgroup).
+func (p *Process) ID() string { return p.cs.ID }
+
+// HostUID returns the host uid (and gid) that the container's root maps to.
+func (p *Process) HostUID() int { return int(p.cs.HostUID) }
+
+// Interrupt sends SIGINT to the interpreter. It is pid 1 of its pid
+// namespace, so the kernel delivers the signal only when the interpreter
+// handles it (python does; the drivers install a handler).
+func (p *Process) Interrupt() error { return p.signal(unix.SIGINT) }
+
+// Kill ends the interpreter at once, and with it everything in its pid
+// namespace.
+func (p *Process) Kill() error { return p.signal(unix.SIGKILL) }
+
+func (p *Process) signal(sig unix.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pidfd < 0 {
+		return os.ErrProcessDone
+	}
+	err := unix.PidfdSendSignal(p.pidfd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return os.ErrProcessDone
+	}
+	if err != nil {
+		return os.NewSyscallError("pidfd_send_signal", err)
+	}
+	return nil
+}
+
+// Wait waits for the interpreter to end, removes its container (state,
+// cgroups, host uid) and says why it ended: nil, a [*LimitError], a
+// [*SeccompError] or the *exec.ExitError of the interpreter.
+func (p *Process) Wait() error {
+	st, werr := p.lp.Wait()
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Lock()
+	p.waited = true
+	wall := p.wallHit
+	_ = unix.Close(p.pidfd)
+	p.pidfd = -1
+	p.mu.Unlock()
+
+	var oom, pidsMax int64
+	if p.cs.Cgroups {
+		if s, err := p.c.State(); err == nil {
+			oom, pidsMax = cgroupEvents(s.CgroupPaths)
+		}
+	}
+	err := p.classify(st, werr, wall, oom, pidsMax)
+	if derr := p.destroy(); derr != nil {
+		p.l.log.Warn("sandbox: destroying container", "id", p.cs.ID, "err", derr)
+	}
+	p.release()
+	p.l.live.Done()
+	return err
+}
+
+func (p *Process) destroy() error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = p.c.Destroy(); err == nil {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond) // cgroup v1 rmdir can be EBUSY for a moment
+	}
+	return err
+}
+
+func (p *Process) classify(st *os.ProcessState, werr error, wall bool, oom, pidsMax int64) error {
+	name := p.l.profile.Name
+	lim := p.cs.Limits
+	if st == nil {
+		return werr
+	}
+	if st.Success() {
+		return nil
+	}
+	if werr == nil {
+		werr = execExitError(st)
+	}
+	if wall {
+		return &LimitError{Limit: LimitWall, Value: int64(lim.Wall), Profile: name, Err: werr}
+	}
+	if oom > 0 {
+		return &LimitError{Limit: LimitMemory, Value: lim.Memory, Profile: name, Err: werr}
+	}
+	ws, _ := st.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		switch ws.Signal() {
+		case syscall.SIGSYS:
+			nr := seccompKilledSyscall(p.pid)
+			e := &SeccompError{Nr: nr, Profile: name, Err: werr}
+			if nr >= 0 {
+				e.Syscall = SyscallName(nr)
+			}
+			return e
+		case syscall.SIGXCPU:
+			return &LimitError{Limit: LimitCPU, Value: lim.CPUSeconds, Profile: name, Err: werr}
+		case syscall.SIGXFSZ:
+			return &LimitError{Limit: LimitFileSize, Value: lim.FileSize, Profile: name, Err: werr}
+		case syscall.SIGKILL:
+			if lim.CPUSeconds > 0 && st.UserTime()+st.SystemTime() >= time.Duration(lim.CPUSeconds)*time.Second {
+				return &LimitError{Limit: LimitCPU, Value: lim.CPUSeconds, Profile: name, Err: werr}
+			}
+		}
+	}
+	if pidsMax > 0 {
+		return &LimitError{Limit: LimitPids, Value: lim.Pids, Profile: name, Err: werr}
+	}
+	return werr
+}
