@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"time"
@@ -16,19 +17,27 @@ import (
 func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := bond.Open(ctx, "python", &bond.Options{Stdout: os.Stdout, Stderr: os.Stderr})
-	if err != nil {
+	if err := run(ctx, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func run(ctx context.Context, w io.Writer) error {
+	b, err := bond.Open(ctx, "python", &bond.Options{Stdout: w, Stderr: w})
+	if err != nil {
+		return err
+	}
 	defer b.Close()
-	fmt.Println("bond to", b.Info())
+	fmt.Fprintln(w, "bond to", b.Info())
 
 	v, err := b.Eval(ctx, "2 ** 100")
-	check(err)
-	fmt.Println("2 ** 100 =", v)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "2 ** 100 =", v)
 
 	// Go exports a function; Python calls it, and it calls Python again.
-	check(b.Export(ctx, "go_fib", func(ctx context.Context, args []any) (any, error) {
+	err = b.Export(ctx, "go_fib", func(ctx context.Context, args []any) (any, error) {
 		n := args[0].(int64)
 		if n < 2 {
 			return n, nil
@@ -39,24 +48,28 @@ func main() {
 		}
 		c, err := bond.CallAs[int64](ctx, b, "fib", n-2)
 		return a + c, err
-	}))
-	check(b.EvalBlock(ctx, "def fib(n):\n    print('python computes fib(%d)' % n) if n == 10 else None\n    return go_fib(n)"))
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.EvalBlock(ctx, "def fib(n):\n    print('python computes fib(%d)' % n) if n == 10 else None\n    return go_fib(n)"); err != nil {
+		return err
+	}
 	fib, err := bond.CallAs[int](ctx, b, "fib", 10)
-	check(err)
-	fmt.Println("fib(10), through Go and Python in turns =", fib)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "fib(10), through Go and Python in turns =", fib)
 
 	_, err = b.Eval(ctx, "{}['missing']")
 	var re *bond.RemoteError
 	if errors.As(err, &re) {
-		fmt.Printf("a Python exception comes back typed: %s (%s)\n", re.Type, re.Message)
+		fmt.Fprintf(w, "a Python exception comes back typed: %s (%s)\n", re.Type, re.Message)
 	}
-	n, err := b.Call(ctx, "len", bond.NewRef("open('/etc/hostname')"+".read()"))
-	check(err)
-	fmt.Println("length of /etc/hostname, read in Python:", n)
-}
-
-func check(err error) {
+	n, err := b.Call(ctx, "len", bond.NewRef("[x * x for x in range(10)]"))
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
+	fmt.Fprintln(w, "a list built in Python and passed by reference has length", n)
+	return nil
 }
