@@ -378,6 +378,20 @@ var conformanceCases = []conformanceCase{
 			t.Fatal("call did not return after the interpreter was killed")
 		}
 	}},
+	{"interact", func(t *testing.T, l *lang) {
+		b := openLang(t, l, nil)
+		var out strings.Builder
+		in := strings.NewReader("!6*7\n!sb_add(40, 2) + 1\n!sb_fail(\"repl-boom\")\n!sb_counter()\n")
+		if err := b.Interact(ctxT(t), in, &out); err != nil {
+			t.Fatalf("Interact: %v", err)
+		}
+		for _, want := range []string{"42\n", "43\n", "repl-boom", "1\n"} {
+			if !strings.Contains(out.String(), want) {
+				t.Fatalf("REPL output lacks %q:\n%s", want, out.String())
+			}
+		}
+		alive(t, b)
+	}},
 	{"concurrent_goroutines", func(t *testing.T, l *lang) {
 		b := openLang(t, l, nil)
 		var wg sync.WaitGroup
