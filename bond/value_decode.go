@@ -161,7 +161,7 @@ func (p *parser) object() (any, error) {
 		break
 	}
 	p.depth--
-	if len(m) == 1 && !top {
+	if len(m) == 1 && (!top || p.host) { // JSON from the Go side is a value even at the top
 		for k, v := range m {
 			if len(k) > 0 && k[0] == '$' {
 				return p.tag(k, v)

@@ -1,0 +1,133 @@
+package bond
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// hardWords are arguments that break naive quoting.
+var hardWords = []string{"a b", "it's", `"q"`, "$HOME", "`id`", "*", "", "x\ny", `back\slash`, "-c", ";", "é"}
+
+func TestCommandLineSimple(t *testing.T) {
+	for _, tc := range []struct {
+		command string
+		want    []string
+	}{
+		{"python3", []string{"python3"}},
+		{"  /usr/bin/python3   -E\t-s ", []string{"/usr/bin/python3", "-E", "-s"}},
+		{"sudo -u nobody python3", []string{"sudo", "-u", "nobody", "python3"}},
+		{"env python3", []string{"env", "python3"}},
+	} {
+		argv, viaShell, err := commandLine(tc.command, hardWords)
+		if err != nil || viaShell {
+			t.Fatalf("commandLine(%q) = %v, %v", tc.command, viaShell, err)
+		}
+		// The extra words are passed as they are: no shell sees them.
+		if want := append(tc.want, hardWords...); !reflect.DeepEqual(argv, want) {
+			t.Errorf("commandLine(%q) = %q; want %q", tc.command, argv, want)
+		}
+	}
+}
+
+// TestCommandLineShell runs the argv built for commands with shell
+// metacharacters: the extra words must reach the program unchanged.
+func TestCommandLineShell(t *testing.T) {
+	for _, command := range []string{
+		`printf '%s|'`,
+		`cd / && printf '%s|'`,
+		`X=1 exec printf "%s|"`,
+		`printf '%s|' 2>/dev/null`,
+		`printf %s\|`,
+	} {
+		argv, viaShell, err := commandLine(command, hardWords)
+		if err != nil || !viaShell || argv[0] != "/bin/sh" || argv[1] != "-c" || len(argv) != 3 {
+			t.Fatalf("commandLine(%q) = %q, %v, %v; want /bin/sh -c LINE", command, argv, viaShell, err)
+		}
+		if !strings.HasPrefix(argv[2], command+" ") {
+			t.Errorf("the command itself must stay as written: %q", argv[2])
+		}
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		if err != nil {
+			t.Fatalf("%q: %v", argv, err)
+		}
+		if want := strings.Join(hardWords, "|") + "|"; string(out) != want {
+			t.Errorf("%s printed %q; want %q", command, out, want)
+		}
+	}
+}
+
+// TestCommandLineSSH checks the double quoting of words appended to an ssh
+// command, with a stand-in ssh that runs its remote command line the way
+// sshd does: the words joined with spaces, given to a shell.
+func TestCommandLineSSH(t *testing.T) {
+	dir := t.TempDir()
+	ssh := filepath.Join(dir, "ssh")
+	script := "#!/bin/sh\n" +
+		"while [ \"${1#-}\" != \"$1\" ]; do [ \"$1\" = -o ] && shift; shift; done\n" +
+		"shift\n" + // the host
+		"exec /bin/sh -c \"$*\"\n"
+	if err := os.WriteFile(ssh, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	words := append([]string{"%s|"}, hardWords...)
+	for _, tc := range []struct {
+		command  string
+		viaShell bool
+	}{
+		{ssh + " host printf", false},
+		{ssh + " -o BatchMode=yes host printf", true},
+		{ssh + " host printf 2>/dev/null", true},
+	} {
+		argv, viaShell, err := commandLine(tc.command, words)
+		if err != nil || viaShell != tc.viaShell {
+			t.Fatalf("commandLine(%q): via shell %v, %v", tc.command, viaShell, err)
+		}
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		if err != nil {
+			t.Fatalf("%q: %v", argv, err)
+		}
+		if want := strings.Join(hardWords, "|") + "|"; string(out) != want {
+			t.Errorf("%s printed %q; want %q", tc.command, out, want)
+		}
+	}
+}
+
+func TestIsSSH(t *testing.T) {
+	for command, want := range map[string]bool{
+		"ssh host python3":           true,
+		"/usr/bin/ssh -p 22 host p":  true,
+		"'ssh' host python3":         true,
+		"sshpass -p x ssh host p":    false,
+		"python3":                    false,
+		"":                           false,
+		"sudo ssh host python3":      false,
+		"ssh host p 2>/dev/null":     true,
+		"ssh host p | tee log":       true,
+		"env ssh host python3":       false,
+		"ssh -o ProxyJump=a host p3": true,
+	} {
+		if got := isSSH(command); got != want {
+			t.Errorf("isSSH(%q) = %v; want %v", command, got, want)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for _, s := range append(hardWords, "a\x00b", "'", "''", "plain") {
+		q := quote(s)
+		if strings.ContainsRune(s, 0) {
+			if q != "'a\x00b'" {
+				t.Errorf("quote(%q) = %q", s, q)
+			}
+			continue
+		}
+		out, err := exec.Command("/bin/sh", "-c", "printf %s "+q).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("quote(%q) = %s, which the shell reads as %q (%v)", s, q, out, err)
+		}
+	}
+}
