@@ -136,6 +136,10 @@ func (b *Bond) await(ctx context.Context, id int64) (*message, error) {
 	}
 }
 
+// interruptEvery is how often an interrupt is repeated until the
+// interpreter answers or the grace period ends.
+const interruptEvery = 250 * time.Millisecond
+
 // interrupt handles a cancelled call: a remote Ctrl+C, then up to the
 // grace period for the interpreter to answer, then a kill.
 func (b *Bond) interrupt(ctx context.Context, id int64) error {
@@ -144,12 +148,28 @@ func (b *Bond) interrupt(ctx context.Context, id int64) error {
 	if err := b.proc.Interrupt(); err != nil {
 		b.log.Warn("interrupt failed", "err", err)
 	}
+	// The interrupt is sent again every interruptEvery: a driver ignores
+	// one that arrives outside user code (just before it starts, say), and
+	// some interpreters retry a blocking read after one signal.
 	deadline := time.Now().Add(b.opts.GracePeriod)
-	_ = b.fromInterp.SetReadDeadline(deadline)
+	next := time.Now().Add(interruptEvery)
+	wake := func() time.Time {
+		if next.Before(deadline) {
+			return next
+		}
+		return deadline
+	}
+	_ = b.fromInterp.SetReadDeadline(wake())
 	defer func() { _ = b.fromInterp.SetReadDeadline(time.Time{}) }()
 	for {
-		m, err := b.readMessage(context.Background(), deadline, false)
+		m, err := b.readMessage(context.Background(), wake(), false)
 		switch {
+		case errors.Is(err, errGraceOver) && time.Now().Before(deadline):
+			if err := b.proc.Interrupt(); err != nil {
+				b.log.Warn("interrupt failed", "err", err)
+			}
+			next = time.Now().Add(interruptEvery)
+			_ = b.fromInterp.SetReadDeadline(wake())
 		case errors.Is(err, errGraceOver):
 			b.fail(fmt.Errorf("%s interpreter ignored an interrupt for %v and was killed: %w",
 				b.lang, b.opts.GracePeriod, ErrTerminated), true)

@@ -737,3 +737,19 @@ func TestPythonOptions(t *testing.T) {
 		}
 	})
 }
+
+func TestPythonPartialWritesKeepOrder(t *testing.T) {
+	var shared lockedBuffer
+	b, err := Open(context.Background(), "python", &Options{Stdout: &shared, Stderr: &shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	code := "import sys\nfor c in 'abcdef':\n    (sys.stdout if c in 'ace' else sys.stderr).write(c)"
+	if err := b.EvalBlock(context.Background(), code); err != nil {
+		t.Fatal(err)
+	}
+	if got := shared.String(); got != "abcdef" {
+		t.Fatalf("interleaved partial writes arrived as %q, want %q", got, "abcdef")
+	}
+}

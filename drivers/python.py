@@ -200,6 +200,9 @@ def _sandbond_main(reader):
             if not isinstance(s, str):
                 raise TypeError("write() argument must be str, not " + type(s).__name__)
             with write_lock:
+                other = err if self is out else out
+                if other._buf:  # keep stdout and stderr in the order written
+                    other.flush()
                 self._buf.append(s)
                 self._size += len(s)
                 if "\n" in s or self._size > 8192:
