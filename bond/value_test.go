@@ -551,3 +551,25 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestMarshalUnmarshalValue(t *testing.T) {
+	in := map[string]any{"n": func() *big.Int { n, _ := new(big.Int).SetString("18446744073709551617", 10); return n }(), "b": []byte{0, 255}, "$x": "plain key"}
+	data, err := MarshalValue(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := UnmarshalValue(data)
+	if err != nil {
+		t.Fatalf("UnmarshalValue(%s): %v", data, err)
+	}
+	m := out.(map[string]any)
+	if m["n"].(*big.Int).String() != "18446744073709551617" || string(m["b"].([]byte)) != "\x00\xff" || m["$x"] != "plain key" {
+		t.Fatalf("round trip changed the value: %#v", out)
+	}
+	if _, err := MarshalValue(math.NaN()); !errors.Is(err, ErrSerialization) {
+		t.Fatalf("MarshalValue(NaN) = %v, want a SerializationError", err)
+	}
+	if _, err := UnmarshalValue([]byte(`{"a":1,"a":2}`)); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("duplicate keys accepted: %v", err)
+	}
+}
