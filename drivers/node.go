@@ -1,0 +1,112 @@
+package drivers
+
+import _ "embed"
+
+//go:embed node.js
+var nodeCode []byte
+
+// nodeStage1 is run with `node -e STAGE1 IN OUT`; process.argv is then
+// [node, IN, OUT].
+//
+// In dedicated-fd mode it reads "<length>\n<code>" from IN in 64 KiB chunks
+// (EAGAIN on a non-blocking descriptor: a 5 ms sleep, startup only),
+// evaluates the code, which yields a function, and calls it with require,
+// the descriptors and the bytes it read past the code.
+//
+// In stdio mode (IN 0, OUT 1) Node cannot move the protocol off fds 0 and 1
+// (it has no dup2), so stage 1 starts a second node (same executable and
+// node options) running its own text with the protocol on fds 3 and 4, fd 0
+// on /dev/null, and fds 1 and 2 on this process's stderr: nothing user code
+// prints, even with fs.writeSync(1, ...) or from child processes, can reach
+// the protocol stream. This process forwards SIGINT, SIGTERM and SIGHUP to
+// it and exits with its status (or dies of the same signal). The cost is a
+// second Node process (tens of MB) in stdio mode only.
+const nodeStage1 = `(function s(){var f=require('fs'),a=process.argv,i=+a[1],o=+a[2];` +
+	`if(i===0&&o===1){var x=process.execArgv,c=require('child_process').spawn(process.execPath,` +
+	`x.slice(0,x.lastIndexOf('-e')).concat(['-e','('+s+')()','3','4']),{stdio:['ignore',2,2,0,1]});` +
+	`['SIGINT','SIGTERM','SIGHUP'].forEach(function(g){process.on(g,function(){c.kill(g)})});` +
+	`c.on('error',function(e){f.writeSync(2,'sandbond: cannot start node: '+e.message+'\n');process.exit(127)});` +
+	`c.on('exit',function(e,g){if(g){process.removeAllListeners(g);process.kill(process.pid,g)}else process.exit(e)});return}` +
+	`var b=Buffer.alloc(0),t=Buffer.allocUnsafe(65536),p,n,k;` +
+	`for(;;){p=b.indexOf(10);if(p>=0&&b.length>=p+1+(n=+b.toString('latin1',0,p)))break;` +
+	`try{k=f.readSync(i,t,0,65536,null)}catch(e){if(e.code==='EAGAIN'){Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,5);continue}` +
+	`if(e.code==='EINTR')continue;throw e}if(!k)process.exit(0);b=Buffer.concat([b,t.subarray(0,k)])}` +
+	`require('vm').runInThisContext(b.toString('utf8',p+1,p+1+n),{filename:'sandbond-driver.js'})` +
+	`(require,i,o,Buffer.from(b.subarray(p+1+n)))})()`
+
+// node is the Node.js driver (node.js is stage 2; its header explains the
+// waiting and interrupt machinery).
+//
+// DefaultArgs: --stack-size=2000 (KiB of V8 stack, about 400 levels of
+// Go<->JS recursion instead of about 250: each level runs user code inside
+// a vm breakOnSigint run, whose C++ frames are large). Linux gives the main
+// thread 8 MiB unless RLIMIT_STACK says otherwise; below about 3 MiB drop
+// the default arguments. No --no-warnings: Node's warnings are output like
+// any other stderr text.
+//
+// Semantics:
+//   - eval evaluates one expression ("(" + code + "\n)" as a script), exec
+//     runs a script in the global scope: var and function declarations
+//     become globals; top-level let, const and class persist too (in the
+//     global lexical scope, visible to later evals and calls) but cannot be
+//     declared again by a later block (SyntaxError): use var or assignment
+//     for state that blocks redefine. A Promise returned by eval or call at
+//     the top level is awaited (its rejection becomes the remote error);
+//     exec does not await its completion value. A request nested inside a
+//     call to the host cannot await (JavaScript is then blocked in a
+//     synchronous read) and answers with an error if it returns a Promise.
+//   - call NAME runs (NAME)(...args) in the global scope, so obj.method,
+//     obj["m"], JSON.stringify and Math.max keep their `this`; NAME may be
+//     any expression yielding a function.
+//   - Values: integers beyond 2^53 arrive as BigInt (the driver rewrites
+//     16+ digit integers before JSON.parse, which would round them) and
+//     BigInts are sent as digits; integral numbers are sent as integers,
+//     exactly up to the int64 range and in exponent form (floats) beyond
+//     it, where JSON.stringify would round the digits; undefined (also as an
+//     object member) is sent as null; Buffer and Uint8Array (and
+//     ArrayBuffer) travel as bytes and bytes arrive as Buffer; objects with
+//     a toJSON method (Date) are sent as what it returns; NaN, infinities,
+//     lone surrogates, functions, symbols, Map, Set, class instances and
+//     other non-plain objects are serialization errors; symbol-keyed
+//     members are ignored (as JSON.stringify does).
+//   - Errors: type is error.name, or the constructor's name for subclasses
+//     that keep the name "Error"; a thrown non-Error reports its typeof (or
+//     constructor name) and String(value). Host errors are thrown as
+//     SandbondHostError (goType, token); an uncaught one, also as the cause
+//     of another error, carries its token back.
+//   - Exported functions are synchronous globals. Called from a timer or
+//     callback while the host is not waiting (no request in progress), they
+//     throw instead of sending a call the host does not expect.
+//   - Interrupts (SIGINT): stop synchronous user code with an Error
+//     (ERR_SCRIPT_EXECUTION_INTERRUPTED) in the innermost request that runs
+//     user code, catchable like Python's KeyboardInterrupt; abandon an
+//     awaited Promise (the request answers with that error); ignored while
+//     idle. An interrupt that lands while the driver waits for the host's
+//     reply to a call fails the request that made the call, once the host
+//     has answered it. Known limit: while the driver waits asynchronously
+//     (user code left work in the event loop), a SIGINT arriving within a
+//     few microseconds of a request's end can kill the interpreter (Node
+//     reinstalls its exit-on-SIGINT handler when a breakOnSigint run ends);
+//     the bond then reports a terminated error. In the synchronous mode the
+//     driver survives any burst of SIGINTs.
+//   - Output: process.stdout, process.stderr and console become output
+//     messages; exceptions and rejections nobody handles in asynchronous
+//     code are printed on stderr and the bond lives on.
+//   - Idle: when user code leaves timers, sockets or other work in the event
+//     loop, the driver waits for the host asynchronously and the event loop
+//     runs; otherwise it blocks in read(2). Unref'd timers fire only while
+//     the event loop has other (ref'd) work.
+func node() *Driver {
+	return &Driver{
+		Name:        "node",
+		Aliases:     []string{"js", "javascript", "nodejs"},
+		Command:     "node",
+		DefaultArgs: []string{"--stack-size=2000"},
+		Stage1Flag:  "-e",
+		Stage1:      nodeStage1,
+		Code:        nodeCode,
+		Resolve:     askInterpreter("-e", "process.stdout.write(process.execPath)"),
+	}
+}
+
+func init() { builtin = append(builtin, node) }
