@@ -4,10 +4,13 @@ package sandbox
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // registers the device-rules manager (cgroup v1 file, v2 eBPF)
@@ -104,4 +107,81 @@ func readKey(path, key string) int64 {
 		}
 	}
 	return 0
+}
+
+// pidsWatch kills a sandbox when a fork or clone in it fails at its pids
+// limit. A fork bomb otherwise never ends: the limit holds, the forks keep
+// failing, and the sandbox spins until its CPU or wall limit, which then
+// names the wrong cause (or until a call times out, leaving the bomb's
+// processes behind in a recycled sandbox).
+//
+// The "max" counter of pids.events says a fork failed. cgroup v2 notifies
+// changes of that file through inotify; the v1 pids controller does not, so
+// the watch also reads the file every pidsPoll.
+type pidsWatch struct {
+	f    *os.File // inotify instance, or nil
+	stop chan struct{}
+	once sync.Once
+}
+
+const pidsPoll = 100 * time.Millisecond
+
+// watchPids watches the pids.events file of the sandbox's cgroup (paths is
+// libcontainer's subsystem -> path map) and calls hit, once, when its
+// "max" counter is not zero. It returns nil when there is nothing to watch.
+func watchPids(paths map[string]string, hit func()) *pidsWatch {
+	dir, ok := paths["pids"]
+	if !ok || dir == "" {
+		dir = paths[""]
+	}
+	if dir == "" {
+		return nil
+	}
+	events := filepath.Join(dir, "pids.events")
+	w := &pidsWatch{stop: make(chan struct{})}
+	if fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC); err == nil {
+		if _, err := unix.InotifyAddWatch(fd, events, unix.IN_MODIFY); err == nil {
+			w.f = os.NewFile(uintptr(fd), "inotify:"+events) // non-blocking: the runtime's poller waits on it
+		} else {
+			unix.Close(fd)
+		}
+	}
+	go func() {
+		buf := make([]byte, 512)
+		t := time.NewTimer(pidsPoll)
+		defer t.Stop()
+		for {
+			if readKey(events, "max") > 0 {
+				hit()
+				return
+			}
+			if w.f != nil {
+				_ = w.f.SetReadDeadline(time.Now().Add(pidsPoll))
+				if _, err := w.f.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					return // stopped
+				}
+				continue
+			}
+			t.Reset(pidsPoll)
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// end stops the watch; it is safe on nil and more than once.
+func (w *pidsWatch) end() {
+	if w == nil {
+		return
+	}
+	w.once.Do(func() {
+		close(w.stop)
+		if w.f != nil {
+			w.f.Close()
+		}
+	})
 }

@@ -35,6 +35,12 @@ var (
 	ErrWallLimit = errors.New("sandbox: wall time limit exceeded")
 	// ErrFileSizeLimit matches a *LimitError for the file size limit.
 	ErrFileSizeLimit = errors.New("sandbox: file size limit exceeded")
+	// ErrPoolClosed is returned by calls on a [Pool] that is closed or
+	// closing.
+	ErrPoolClosed = errors.New("sandbox: pool closed")
+	// ErrOverloaded is returned by a call that found no worker of its
+	// [Pool] free within the profile's pool.queue_timeout.
+	ErrOverloaded = errors.New("sandbox: pool overloaded")
 )
 
 // Limit names used in [LimitError.Limit].

@@ -135,6 +135,10 @@ func resolveInterpreter(ctx context.Context, lang, cmd string) (*interpreter, er
 		}
 	}
 	add("/etc/ld.so.cache")
+	// Time zone data: public, read-only, and what PHP (Debian builds use
+	// the system database: without it every start warns "Invalid
+	// date.timezone"), Python's zoneinfo and Perl's POSIX read.
+	add("/usr/share/zoneinfo")
 	sort.Strings(in.Paths)
 	interpCache[key] = in
 	return in, nil

@@ -81,6 +81,9 @@ func NewContainerLauncher(profile *policy.Profile, opts ...Option) (*ContainerLa
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
+	// Join the audit multicast group now, so that the record of the first
+	// seccomp kill is not missed (see auditReader).
+	_ = auditReaderOnce()
 	l := &ContainerLauncher{
 		profile:  p,
 		log:      o.logger,

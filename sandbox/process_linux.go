@@ -30,10 +30,15 @@ type Process struct {
 	pid     int
 	release func()
 	timer   *time.Timer
+	started time.Time
+	pidsW   *pidsWatch
+	unaudit func()
 
 	mu      sync.Mutex
 	pidfd   int // -1 once closed
 	wallHit bool
+	pidsHit bool
+	seccomp *seccompKill // a seccomp kill anywhere in the sandbox
 	waited  bool
 }
 
@@ -51,7 +56,36 @@ func (l *ContainerLauncher) newProcess(c *libcontainer.Container, lp *libcontain
 		l.live.Done()
 		return nil, os.NewSyscallError("pidfd_open", err)
 	}
-	p := &Process{l: l, c: c, lp: lp, cs: cs, pid: pid, release: release, pidfd: fd}
+	p := &Process{l: l, c: c, lp: lp, cs: cs, pid: pid, release: release, pidfd: fd, started: time.Now()}
+	if a := auditReaderOnce(); a != nil && !cs.Rootless {
+		// The filter kills only the offending process (KILL_PROCESS), or
+		// only the offending thread for a system call of another ABI
+		// (int 0x80, x32: libseccomp's bad-arch action, which
+		// libcontainer leaves at KILL_THREAD). Either way the rest of the
+		// sandbox would go on, and the host would never hear of it. The
+		// sandbox's own host uid names it in the audit record: end it.
+		p.unaudit = a.onUID(int(cs.HostUID), func(k seccompKill) {
+			p.mu.Lock()
+			if !p.waited && p.seccomp == nil {
+				p.seccomp = &k
+			}
+			p.mu.Unlock()
+			_ = p.signal(unix.SIGKILL)
+		})
+	}
+	if cs.Cgroups && cs.Limits.Pids > 0 {
+		// Reaching the pids limit ends the sandbox (see watchPids).
+		if st, err := c.State(); err == nil {
+			p.pidsW = watchPids(st.CgroupPaths, func() {
+				p.mu.Lock()
+				if !p.waited {
+					p.pidsHit = true
+				}
+				p.mu.Unlock()
+				_ = p.signal(unix.SIGKILL)
+			})
+		}
+	}
 	if cs.Limits.Wall > 0 {
 		p.timer = time.AfterFunc(cs.Limits.Wall, func() {
 			p.mu.Lock()
@@ -109,9 +143,13 @@ func (p *Process) Wait() error {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
+	p.pidsW.end()
+	if p.unaudit != nil {
+		p.unaudit()
+	}
 	p.mu.Lock()
 	p.waited = true
-	wall := p.wallHit
+	wall, pidsHit, sk := p.wallHit, p.pidsHit, p.seccomp
 	_ = unix.Close(p.pidfd)
 	p.pidfd = -1
 	p.mu.Unlock()
@@ -122,7 +160,10 @@ func (p *Process) Wait() error {
 			oom, pidsMax = cgroupEvents(s.CgroupPaths)
 		}
 	}
-	err := p.classify(st, werr, wall, oom, pidsMax)
+	if pidsHit {
+		pidsMax = max(pidsMax, 1)
+	}
+	err := p.classify(st, werr, sk, wall, pidsHit, oom, pidsMax)
 	if derr := p.destroy(); derr != nil {
 		p.l.log.Warn("sandbox: destroying container", "id", p.cs.ID, "err", derr)
 	}
@@ -142,9 +183,17 @@ func (p *Process) destroy() error {
 	return err
 }
 
-func (p *Process) classify(st *os.ProcessState, werr error, wall bool, oom, pidsMax int64) error {
+func (p *Process) classify(st *os.ProcessState, werr error, sk *seccompKill, wall, pidsHit bool, oom, pidsMax int64) error {
 	name := p.l.profile.Name
 	lim := p.cs.Limits
+	if sk != nil {
+		// Reported even after a clean exit: a violation anywhere in the
+		// sandbox is what the caller must hear of.
+		if werr == nil && st != nil && !st.Success() {
+			werr = execExitError(st)
+		}
+		return &SeccompError{Syscall: sk.name(), Nr: sk.nr, Profile: name, Err: werr}
+	}
 	if st == nil {
 		return werr
 	}
@@ -157,6 +206,9 @@ func (p *Process) classify(st *os.ProcessState, werr error, wall bool, oom, pids
 	if wall {
 		return &LimitError{Limit: LimitWall, Value: int64(lim.Wall), Profile: name, Err: werr}
 	}
+	if pidsHit {
+		return &LimitError{Limit: LimitPids, Value: lim.Pids, Profile: name, Err: werr}
+	}
 	if oom > 0 {
 		return &LimitError{Limit: LimitMemory, Value: lim.Memory, Profile: name, Err: werr}
 	}
@@ -164,10 +216,9 @@ func (p *Process) classify(st *os.ProcessState, werr error, wall bool, oom, pids
 	if ws.Signaled() {
 		switch ws.Signal() {
 		case syscall.SIGSYS:
-			nr := seccompKilledSyscall(p.pid)
-			e := &SeccompError{Nr: nr, Profile: name, Err: werr}
-			if nr >= 0 {
-				e.Syscall = SyscallName(nr)
+			e := &SeccompError{Nr: -1, Profile: name, Err: werr}
+			if k, ok := seccompKilledSyscall(p.pid, p.started); ok {
+				e.Nr, e.Syscall = k.nr, k.name()
 			}
 			return e
 		case syscall.SIGXCPU:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 
 	devices "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -25,6 +26,9 @@ var (
 	}
 	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"}
 )
+
+// specconvMu serializes specconv.CreateLibcontainerConfig (see buildConfig).
+var specconvMu sync.Mutex
 
 // The only device nodes in a sandbox's /dev.
 var sandboxDevices = map[string]bool{"/dev/null": true, "/dev/zero": true, "/dev/random": true, "/dev/urandom": true}
@@ -104,6 +108,10 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 			r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"})
 		}
 	}
+	// specconv puts pointers to its global AllowedDevices into the config
+	// and writes each container's root uid into them: serialize it and
+	// keep private copies, or concurrent starts race on the owner.
+	specconvMu.Lock()
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName:      cs.ID,
 		NoNewKeyring:    true,
@@ -111,14 +119,18 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 		RootlessEUID:    cs.Rootless,
 		RootlessCgroups: cs.Rootless || !cs.Cgroups,
 	})
+	var devs []*devices.Device
+	if err == nil {
+		for _, d := range cfg.Devices {
+			if sandboxDevices[d.Path] {
+				c := *d
+				devs = append(devs, &c)
+			}
+		}
+	}
+	specconvMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: container config: %w", err)
-	}
-	var devs []*devices.Device
-	for _, d := range cfg.Devices {
-		if sandboxDevices[d.Path] {
-			devs = append(devs, d)
-		}
 	}
 	cfg.Devices = devs
 	if cs.Network == policy.NetworkNone || cs.Network == "" {

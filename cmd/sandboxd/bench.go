@@ -21,6 +21,7 @@ func runBench(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	langs := fs.String("lang", "", "comma-separated languages (default: every language whose interpreter is installed)")
 	rounds := fs.Int("rounds", 5, "measurements per side; the table shows medians")
 	benchtime := fs.Duration("benchtime", 200*time.Millisecond, "duration of one measurement")
+	withSandbox := fs.Bool("sandbox", false, "also measure the sandbox rows (cold start, fresh sandbox from a warm pool, call in a sandbox, memory per warm sandbox); needs a host that allows containers")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,6 +44,18 @@ func runBench(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	results := bench.Run(bench.Cases(list), *rounds, *benchtime)
 	fmt.Fprint(stdout, bench.Table(results))
+	if *withSandbox {
+		sb := bench.RunSandbox(list, *rounds, *benchtime)
+		fmt.Fprint(stdout, "\n", bench.SandboxTable(sb))
+		mem := bench.SandboxMemory(list, 3)
+		fmt.Fprint(stdout, "\n", bench.MemoryTable(mem))
+		results = append(results, sb...)
+		for _, m := range mem {
+			if m.Err != nil {
+				return fmt.Errorf("%s memory per warm sandbox: %w", m.Lang, m.Err)
+			}
+		}
+	}
 	for _, r := range results {
 		if r.Err != nil {
 			return fmt.Errorf("%s %s: %w", r.Case.Lang, r.Case.Name, r.Err)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sandbond/sandbond/sandbox"
 )
 
 // A verb is one sub-command; each lives in its own file.
@@ -21,13 +23,14 @@ type verb struct {
 }
 
 func verbs() []verb {
-	return []verb{benchVerb(), versionVerb()}
+	return []verb{serveVerb(), callVerb(), runVerb(), checkVerb(), attachVerb(), benchVerb(), benchDaemonVerb(), versionVerb()}
 }
 
 // errUsage marks an error already explained by a usage message.
 var errUsage = errors.New("usage")
 
 func main() {
+	sandbox.Init()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -62,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: sandboxd VERB [flags]\n\nverbs:")
 	for _, v := range verbs() {
-		fmt.Fprintf(w, "  %-8s %s\n", v.name, v.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", v.name, v.summary)
 	}
 	fmt.Fprintln(w, "\nRun \"sandboxd VERB -h\" for a verb's flags.")
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/policy"
+	"github.com/sandbond/sandbond/sandbox"
+)
+
+// newSandboxPool is the pool factory of the daemon and of the bench-daemon
+// verb: a sandbox.Pool per callable. It is the one place that names the
+// pool implementation.
+func newSandboxPool(ctx context.Context, spec poolSpec) (workerPool, error) {
+	cfg := sandbox.PoolConfig{
+		Profile: spec.Profile, Language: spec.Language, Setup: spec.Setup,
+		Function: spec.Function, Logger: spec.Logger,
+	}
+	switch spec.Profile.Launcher.Type {
+	case policy.LauncherContainer:
+		// nil: the pool makes (and closes) a container launcher.
+	case policy.LauncherPlain:
+		cfg.Launcher = bond.ExecLauncher{}
+	default:
+		return nil, fmt.Errorf("profile %q: launcher %q is not supported by sandboxd yet; fix: use a container profile", spec.Profile.Name, spec.Profile.Launcher.Type)
+	}
+	p, err := sandbox.NewPool(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sandboxPool{p}, nil
+}
+
+// sandboxPool adapts a *sandbox.Pool to workerPool.
+type sandboxPool struct{ p *sandbox.Pool }
+
+// Call calls the pool, mapping its overload and closed errors to sandboxd's.
+func (a sandboxPool) Call(ctx context.Context, args ...any) (any, error) {
+	v, err := a.p.Call(ctx, args...)
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.Is(err, sandbox.ErrOverloaded):
+		return nil, fmt.Errorf("%w: %w", errOverloaded, err)
+	case errors.Is(err, sandbox.ErrPoolClosed):
+		return nil, fmt.Errorf("%w: %w", errPoolClosed, err)
+	}
+	return v, err
+}
+
+// Close drains the pool.
+func (a sandboxPool) Close() error { return a.p.Close() }
+
+// Stats converts the pool's stats.
+func (a sandboxPool) Stats() poolStats {
+	s := a.p.Stats()
+	return poolStats{Idle: s.Idle, Busy: s.Busy, Starting: s.Starting, Started: s.Started, Restarts: s.Restarts,
+		Recycled: s.Recycled, Calls: s.Calls, Failures: s.Failures, Queue: s.Queue}
+}

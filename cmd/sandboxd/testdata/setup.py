@@ -1,0 +1,2 @@
+def decode(data):
+    return {"length": len(data), "upper": data.upper()}

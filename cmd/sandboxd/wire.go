@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"net/http"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The API's wire format (see api.go for the endpoints).
+//
+// Request body of POST /v1/call/{callable}:
+//
+//	{"args": [ARG, ...]}
+//
+// Arguments and results are JSON by the bond's type table: integers of any
+// size stay exact, bytes travel as {"$bytes": "BASE64"}, and an object
+// with a single key starting with "$" has that key escaped with one more
+// "$" (as in the bond protocol).
+//
+// Success: 200 {"result": VALUE}. Failure: an HTTP error status and
+//
+//	{"error": {"kind": KIND, "message": "...", "type": "...", "language": "...",
+//	           "traceback": "...", "limit": "...", "syscall": "..."}}
+//
+// with the optional fields present when they apply.
+
+// callRequest is the body of a call.
+type callRequest struct {
+	Args []json.RawMessage `json:"args"`
+}
+
+// callResponse is the body of a successful call.
+type callResponse struct {
+	Result json.RawMessage `json:"result"`
+}
+
+// errorBody is the body of a failed request.
+type errorBody struct {
+	Error apiError `json:"error"`
+}
+
+// apiError is a typed error as the API reports it.
+type apiError struct {
+	Status    int    `json:"-"`
+	Kind      string `json:"kind"`
+	Message   string `json:"message"`
+	Type      string `json:"type,omitempty"`
+	Language  string `json:"language,omitempty"`
+	Traceback string `json:"traceback,omitempty"`
+	Limit     string `json:"limit,omitempty"`
+	Syscall   string `json:"syscall,omitempty"`
+}
+
+// Error formats the error as "KIND: [TYPE: ]MESSAGE", as sandboxd call prints it.
+func (e *apiError) Error() string {
+	s := e.Kind + ": " + e.Message
+	if e.Type != "" && e.Kind == kindRemote {
+		s = fmt.Sprintf("%s: %s: %s", e.Kind, e.Type, e.Message)
+	}
+	return s
+}
+
+// decodeCallRequest reads a call body strictly: one object, only "args",
+// an array, nothing after it.
+func decodeCallRequest(r io.Reader) ([]any, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var req callRequest
+	if err := dec.Decode(&req); err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return nil, err
+		}
+		if err == io.EOF {
+			return nil, errors.New(`empty body; send {"args": [...]}`)
+		}
+		return nil, fmt.Errorf(`body is not {"args": [...]}: %s`, trimJSONErr(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the JSON object")
+	}
+	args := make([]any, len(req.Args))
+	for i, a := range req.Args {
+		if !utf8.Valid(a) {
+			return nil, fmt.Errorf("args[%d]: not valid UTF-8", i)
+		}
+		args[i] = a
+	}
+	return args, nil
+}
+
+func trimJSONErr(err error) string {
+	s := err.Error()
+	if len(s) > 5 && s[:6] == "json: " {
+		s = s[6:]
+	}
+	return s
+}
+
+// encodeValue writes a value from a bond (see the bond package's type
+// table) as JSON in the API's format.
+func encodeValue(buf *bytes.Buffer, v any, depth int) error {
+	if depth > 512 {
+		return errors.New("value nested too deeply")
+	}
+	switch x := v.(type) {
+	case nil:
+		buf.WriteString("null")
+	case bool:
+		buf.WriteString(strconv.FormatBool(x))
+	case int64:
+		buf.WriteString(strconv.FormatInt(x, 10))
+	case int:
+		buf.WriteString(strconv.Itoa(x))
+	case *big.Int:
+		if x == nil {
+			buf.WriteString("null")
+		} else {
+			buf.WriteString(x.String())
+		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("%v cannot be written as JSON", x)
+		}
+		b := strconv.AppendFloat(nil, x, 'g', -1, 64)
+		if !bytes.ContainsAny(b, ".eE") {
+			b = append(b, ".0"...)
+		}
+		buf.Write(b)
+	case string:
+		return encodeString(buf, x)
+	case []byte:
+		buf.WriteString(`{"$bytes":"`)
+		buf.WriteString(base64.StdEncoding.EncodeToString(x))
+		buf.WriteString(`"}`)
+	case []any:
+		buf.WriteByte('[')
+		for i, el := range x {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			if err := encodeValue(buf, el, depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			ek := k
+			if len(x) == 1 && len(k) > 0 && k[0] == '$' {
+				ek = "$" + k
+			}
+			if err := encodeString(buf, ek); err != nil {
+				return err
+			}
+			buf.WriteByte(':')
+			if err := encodeValue(buf, x[k], depth+1); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+	case json.RawMessage:
+		buf.Write(x)
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		buf.Write(b)
+	}
+	return nil
+}
+
+func encodeString(buf *bytes.Buffer, s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("string is not valid UTF-8")
+	}
+	b, _ := json.Marshal(s)
+	buf.Write(b)
+	return nil
+}
