@@ -12,6 +12,38 @@
 // seccomp JSON profile, and the limits of the profile (cgroup memory and pids,
 // rlimits for CPU time, open files and file size, a wall-clock timer).
 //
+// # Pools and callables
+//
+// [NewPool] keeps warm sandboxed workers for one remote function and
+// [Callable] turns one into a plain, typed Go function:
+//
+//	decode, err := sandbox.Callable[Result](ctx, profiles.Decoder(), "python",
+//		"from mylib import decode_file", "decode_file")
+//	res, err := decode(ctx, data)
+//
+// A pool starts pool.min_idle workers ahead of need, gives each task a fresh
+// sandbox (pool.fresh_per_task) or recycles workers after
+// pool.recycle_after calls, replaces dead workers with backoff, makes a call
+// wait at most pool.queue_timeout for a worker (then [ErrOverloaded]) and
+// answers every call, with a value or a typed error, even when its worker
+// is killed mid-call. [Gather] scatters inputs over a pool.
+//
+// # Presets
+//
+// [PresetOptions] starts an interpreter without a container: as a plain
+// child, through sudo as another user, over ssh on another host (nothing
+// installed there but the interpreter), or in an lxc application container.
+// They isolate only as much as the command they name.
+//
+// # What ends a sandbox
+//
+// Besides the interpreter's own exit, a sandbox ends when it reaches a
+// limit (the first fork refused by the pids limit ends it, as does the
+// memory limit's OOM kill, RLIMIT_CPU, or the wall-clock timer) or when any
+// of its threads or processes makes a syscall the filter kills, in any ABI
+// (x86-64, i386, x32). With a root daemon the syscall is named from the
+// kernel's audit records; otherwise from the kernel log when readable.
+//
 // # Building
 //
 // The package needs cgo and the build tag "seccomp" (libseccomp-dev must be
