@@ -102,8 +102,14 @@ var batteryCases = []*batteryCase{
 	},
 	{
 		name: "CPU spin", probe: "cpu_spin",
-		mutate: func(p *policy.Profile) { p.Limits.CPUSeconds = 1 },
-		check:  func(t *testing.T, r *batteryRun) string { return wantLimit(t, r, ErrCPULimit) },
+		// The CPU limit must stop the spin however loaded the machine is:
+		// the wall limits only bound a hang.
+		mutate: func(p *policy.Profile) {
+			p.Limits.CPUSeconds = 1
+			p.Limits.WallPerCall = policy.Duration(45 * time.Second)
+			p.Limits.WallPerSandbox = policy.Duration(50 * time.Second)
+		},
+		check: func(t *testing.T, r *batteryRun) string { return wantLimit(t, r, ErrCPULimit) },
 	},
 	{
 		name: "256 MiB stdout flood", probe: "output_flood",

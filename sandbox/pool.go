@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -42,9 +43,12 @@ type PoolConfig struct {
 	// Logger receives the pool's and its bonds' diagnostics; nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// Launcher starts the workers. Nil means a [ContainerLauncher] for
-	// Profile, which the pool closes when it closes. A launcher given here
-	// is not closed by the pool.
+	// Launcher starts the workers. Nil means what Profile's
+	// launcher.type names: a [ContainerLauncher] for "container" (the
+	// default), which the pool closes when it closes, or, for the presets
+	// "plain", "sudo", "ssh" and "lxc", the command [PresetOptions] builds
+	// (with the limits of [BondOptions]). A launcher given here is not
+	// closed by the pool.
 	Launcher bond.Launcher
 }
 
@@ -114,7 +118,8 @@ type Pool struct {
 	closing chan struct{} // closed by Close
 
 	mu        sync.Mutex
-	idle      []*worker // a stack: the most recently used worker first out
+	workers   map[*worker]struct{} // every live worker: idle, busy or being closed
+	idle      []*worker            // a stack: the most recently used worker first out
 	busy      int
 	starting  int
 	waiters   []chan *worker
@@ -168,7 +173,7 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		cfg: cfg, profile: prof, name: prof.Name, lang: lang, log: log,
 		minIdle: pl.MinIdle, maxSize: pl.MaxSize, fresh: pl.FreshPerTask, recycle: pl.RecycleAfter,
 		queueTO: pl.QueueTimeout.Std(), wallCall: prof.Limits.WallPerCall.Std(),
-		closing: make(chan struct{}),
+		closing: make(chan struct{}), workers: map[*worker]struct{}{},
 	}
 	if ws := prof.Limits.WallPerSandbox.Std(); ws > 0 {
 		// Retire a worker before its sandbox's wall clock could end a
@@ -181,7 +186,9 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	p.opts = BondOptions(prof)
 	p.opts.Logger = log.With("pool", prof.Name)
 	p.opts.Launcher = cfg.Launcher
-	if cfg.Launcher == nil {
+	switch {
+	case cfg.Launcher != nil:
+	case prof.Launcher.Type == policy.LauncherContainer || prof.Launcher.Type == "":
 		lp := cfg.Profile.Clone()
 		lp.Language = lang
 		l, err := NewContainerLauncher(lp, WithLogger(log))
@@ -189,6 +196,16 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 			return nil, fmt.Errorf("pool %q: %w", prof.Name, err)
 		}
 		p.own, p.opts.Launcher = l, l
+	default:
+		// A preset: the bond's own launcher runs the preset's command,
+		// with the profile's limits.
+		lp := prof.Clone()
+		lp.Language = lang
+		po, err := PresetOptions(lp)
+		if err != nil {
+			return nil, fmt.Errorf("%w: pool %q: %w", ErrProfile, prof.Name, err)
+		}
+		p.opts.Command, p.opts.Channel, p.opts.Env = po.Command, po.Channel, po.Env
 	}
 	p.life, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 
@@ -244,6 +261,22 @@ func CallAs[T any](ctx context.Context, p *Pool, args ...any) (T, error) {
 		return err
 	})
 	return v, err
+}
+
+// WorkerPids returns the host process ids of the pool's live workers'
+// interpreters (idle and busy), for supervision and tests; a pid is 0 when
+// the launcher does not know it.
+func (p *Pool) WorkerPids() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pids := make([]int, 0, len(p.workers))
+	for w := range p.workers {
+		if w.b.Err() == nil {
+			pids = append(pids, w.b.Pid())
+		}
+	}
+	slices.Sort(pids)
+	return pids
 }
 
 // Stats returns a snapshot of the pool's state and counters.
@@ -450,6 +483,19 @@ func keeps(w *worker, err error) bool {
 // release returns a worker after a call, or retires it. used says whether
 // it ran the call (a worker handed to a call that gave up did not).
 func (p *Pool) release(w *worker, err error, used bool) {
+	if p.releaseLocked(w, err, used) {
+		// The worker went to a waiting call: let that call's goroutine
+		// run now (it is next on this P) so that the interpreter gets
+		// its next request at once rather than after this caller has
+		// written its answer (on 2 cores, the difference is an idle
+		// interpreter for tens of microseconds per call).
+		runtime.Gosched()
+	}
+}
+
+// releaseLocked does release's work under p.mu and reports whether the
+// worker was handed to a waiting call.
+func (p *Pool) releaseLocked(w *worker, err error, used bool) (handed bool) {
 	p.mu.Lock()
 	defer p.calls.Done()
 	defer p.mu.Unlock()
@@ -471,22 +517,24 @@ func (p *Pool) release(w *worker, err error, used bool) {
 		p.tooOld(w):
 		p.retireLocked(w, false)
 	default:
-		p.putLocked(w)
+		handed = p.putLocked(w)
 	}
 	p.maintainLocked()
+	return handed
 }
 
 // putLocked hands a ready worker to the first waiting call, or makes it
-// idle. p.mu is held.
-func (p *Pool) putLocked(w *worker) {
+// idle, and reports which. p.mu is held.
+func (p *Pool) putLocked(w *worker) (handed bool) {
 	if len(p.waiters) > 0 {
 		ch := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		p.takeLocked()
 		ch <- w
-		return
+		return true
 	}
 	p.idle = append(p.idle, w)
+	return false
 }
 
 // maintainLocked starts workers so that min_idle are idle or starting,

@@ -42,6 +42,7 @@ func (p *Pool) newWorker(ctx context.Context) (*worker, error) {
 	p.mu.Lock()
 	p.seq++
 	w := &worker{id: p.seq, b: b, born: time.Now()}
+	p.workers[w] = struct{}{}
 	p.st.Started++
 	p.bg.Add(1)
 	p.mu.Unlock()
@@ -102,5 +103,8 @@ func (p *Pool) discardLocked(w *worker) {
 	go func() {
 		defer p.bg.Done()
 		_ = w.b.Close()
+		p.mu.Lock()
+		delete(p.workers, w)
+		p.mu.Unlock()
 	}()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sandbond/sandbond/policy"
 	"github.com/sandbond/sandbond/profiles"
+	"github.com/sandbond/sandbond/sandbox"
 	"sigs.k8s.io/yaml"
 )
 
@@ -130,6 +131,9 @@ func describeConfig(c *config) string {
 		if k.Setup != "" {
 			line("Setup code: %d bytes, run once per worker", len(k.Setup))
 		}
+		if !isContainer(k.Profile) {
+			line("Workers: %s", presetText(k.Profile))
+		}
 		for _, l := range strings.Split(strings.TrimRight(k.Profile.Describe(), "\n"), "\n") {
 			line("  %s", l)
 		}
@@ -153,4 +157,26 @@ func callersText(k *callable) string {
 		parts = append(parts, fmt.Sprintf("processes of gid %d", g))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// presetText says how sandboxd starts a preset profile's workers and which
+// of the profile's limits it enforces then.
+func presetText(p *policy.Profile) string {
+	o, err := sandbox.PresetOptions(p)
+	if err != nil {
+		return "cannot be started: " + err.Error()
+	}
+	how := "started as child processes of sandboxd (its user, no isolation)"
+	if o.Command != "" {
+		how = fmt.Sprintf("started by the command %s", o.Command)
+		if p.Launcher.Type == policy.LauncherPlain {
+			how += " as child processes of sandboxd (its user, no isolation)"
+		}
+	}
+	s := how + "; NOT a sandbox: no container, no seccomp filter, no cgroup or rlimit limits from the profile; " +
+		"sandboxd enforces only the wall time per call and the output and message sizes"
+	if p.Launcher.Type != policy.LauncherPlain {
+		s += "; a cancelled or timed-out call ends the worker (no remote Ctrl+C through " + p.Launcher.Type + ")"
+	}
+	return s
 }

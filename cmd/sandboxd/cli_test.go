@@ -195,11 +195,11 @@ func TestPeerPrivileged(t *testing.T) {
 func TestBenchDaemonNull(t *testing.T) {
 	k := &callable{Name: "ident", Function: "ident"}
 	rows, err := benchDaemon(context.Background(), k, func(context.Context, poolSpec) (workerPool, error) { return nullPool{}, nil },
-		4, 200*time.Millisecond, slog.New(slog.DiscardHandler))
+		4, 200*time.Millisecond, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 {
+	if len(rows) != 5 {
 		t.Fatalf("rows: %+v", rows)
 	}
 	for _, r := range rows {
@@ -207,7 +207,7 @@ func TestBenchDaemonNull(t *testing.T) {
 			t.Errorf("row %+v", r)
 		}
 	}
-	if tab := benchTable(rows); !strings.Contains(tab, "| sandboxd (Unix socket API) | 4 |") {
+	if tab := benchTable(rows); !strings.Contains(tab, "| sandboxd (Unix socket API), raw HTTP/1.1 client | 4 |") {
 		t.Errorf("table:\n%s", tab)
 	}
 }

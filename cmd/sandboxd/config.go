@@ -20,6 +20,7 @@ import (
 
 	"github.com/sandbond/sandbond/policy"
 	"github.com/sandbond/sandbond/profiles"
+	"github.com/sandbond/sandbond/sandbox"
 	"sigs.k8s.io/yaml"
 )
 
@@ -479,6 +480,13 @@ func (cf *configFile) validate(dir string) (*config, []error) {
 				add(field, fe.Problem+fmt.Sprintf(" (profile %q)", p.Name), fe.Fix)
 			}
 			continue
+		}
+		if !isContainer(p) {
+			// A preset (plain, sudo, ssh, lxc): its command must build.
+			if _, err := sandbox.PresetOptions(p); err != nil {
+				add(at+".profile", err.Error(), "complete the profile's launcher section")
+				continue
+			}
 		}
 		k.Profile = p
 		k.Language = p.Language

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sandbond/sandbond/bond"
-	"github.com/sandbond/sandbond/policy"
 	"github.com/sandbond/sandbond/sandbox"
 )
 
@@ -18,14 +16,8 @@ func newSandboxPool(ctx context.Context, spec poolSpec) (workerPool, error) {
 		Profile: spec.Profile, Language: spec.Language, Setup: spec.Setup,
 		Function: spec.Function, Logger: spec.Logger,
 	}
-	switch spec.Profile.Launcher.Type {
-	case policy.LauncherContainer:
-		// nil: the pool makes (and closes) a container launcher.
-	case policy.LauncherPlain:
-		cfg.Launcher = bond.ExecLauncher{}
-	default:
-		return nil, fmt.Errorf("profile %q: launcher %q is not supported by sandboxd yet; fix: use a container profile", spec.Profile.Name, spec.Profile.Launcher.Type)
-	}
+	// The pool follows the profile's launcher.type: a container launcher
+	// it makes (and closes), or a preset's command (plain, sudo, ssh, lxc).
 	p, err := sandbox.NewPool(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,11 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/sandbond/sandbond/bond"
 )
 
 // The API's wire format (see api.go for the endpoints).
@@ -70,31 +74,75 @@ func (e *apiError) Error() string {
 }
 
 // decodeCallRequest reads a call body strictly: one object, only "args",
-// an array, nothing after it.
+// an array, nothing after it. The arguments are decoded in one pass by the
+// bond's type table (bond.UnmarshalValue: exact integers, valid Unicode,
+// tagged bytes, "$$" escapes, no duplicate keys), so that the bond encodes
+// them once for the interpreter instead of re-parsing JSON.
 func decodeCallRequest(r io.Reader) ([]any, error) {
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var req callRequest
-	if err := dec.Decode(&req); err != nil {
+	bp := bodyBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBody {
+			bodyBufs.Put(bp)
+		}
+	}()
+	data, err := readBody((*bp)[:0], r)
+	*bp = data
+	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
 			return nil, err
 		}
+		return nil, fmt.Errorf("reading the body: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New(`empty body; send {"args": [...]}`)
+	}
+	v, err := bond.UnmarshalValue(data)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), bond.ErrProtocol.Error()+": ")
+		if strings.Contains(msg, "unexpected data after the JSON value") {
+			return nil, errors.New("unexpected data after the JSON object")
+		}
+		return nil, fmt.Errorf(`body is not {"args": [...]}: %s`, msg)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New(`body is not {"args": [...]}: not a JSON object`)
+	}
+	for k := range obj {
+		if k != "args" {
+			return nil, fmt.Errorf(`body is not {"args": [...]}: unknown field %q`, k)
+		}
+	}
+	switch a := obj["args"].(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		return a, nil
+	}
+	return nil, errors.New(`body is not {"args": [...]}: "args" must be an array`)
+}
+
+// Request bodies are read into pooled buffers (the decoded arguments copy
+// what they keep).
+const maxPooledBody = 64 << 10
+
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// readBody appends all of r to buf.
+func readBody(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if err == io.EOF {
-			return nil, errors.New(`empty body; send {"args": [...]}`)
+			return buf, nil
 		}
-		return nil, fmt.Errorf(`body is not {"args": [...]}: %s`, trimJSONErr(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("unexpected data after the JSON object")
-	}
-	args := make([]any, len(req.Args))
-	for i, a := range req.Args {
-		if !utf8.Valid(a) {
-			return nil, fmt.Errorf("args[%d]: not valid UTF-8", i)
+		if err != nil {
+			return buf, err
 		}
-		args[i] = a
 	}
-	return args, nil
 }
 
 func trimJSONErr(err error) string {
@@ -192,7 +240,41 @@ func encodeString(buf *bytes.Buffer, s string) error {
 	if !utf8.ValidString(s) {
 		return errors.New("string is not valid UTF-8")
 	}
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	buf.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		var esc string
+		switch {
+		case c == '"':
+			esc = `\"`
+		case c == '\\':
+			esc = `\\`
+		case c == '\n':
+			esc = `\n`
+		case c == '\r':
+			esc = `\r`
+		case c == '\t':
+			esc = `\t`
+		case c < 0x20, c == '<', c == '>', c == '&': // as encoding/json escapes them
+			esc = `\u00` + string(hexDigits[c>>4]) + string(hexDigits[c&0xf])
+		case c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9): // U+2028, U+2029
+			buf.WriteString(s[start:i])
+			buf.WriteString(`\u202`)
+			buf.WriteByte(hexDigits[s[i+2]&0xf])
+			i += 2
+			start = i + 1
+			continue
+		default:
+			continue
+		}
+		buf.WriteString(s[start:i])
+		buf.WriteString(esc)
+		start = i + 1
+	}
+	buf.WriteString(s[start:])
+	buf.WriteByte('"')
 	return nil
 }
+
+const hexDigits = "0123456789abcdef"

@@ -12,35 +12,52 @@ import (
 )
 
 // newLauncher returns the bond launcher for a profile and a function that
-// releases it. The container launcher is the only sandbox; the plain
-// launcher (no isolation) is accepted for development. The sudo, lxc and
-// ssh presets are not wired into sandboxd yet.
+// releases it: a rootless container launcher for the container profile,
+// nil for the presets (plain, sudo, ssh, lxc), whose command bondOptions
+// sets instead.
 func newLauncher(p *policy.Profile, log *slog.Logger) (bond.Launcher, func(), error) {
-	switch p.Launcher.Type {
-	case policy.LauncherContainer:
+	if isContainer(p) {
 		l, err := sandbox.NewContainerLauncher(p, sandbox.WithLogger(log))
 		if err != nil {
 			return nil, nil, err
 		}
 		return l, func() { _ = l.Close() }, nil
-	case policy.LauncherPlain:
-		return nil, func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("profile %q: launcher %q is not supported by sandboxd yet; fix: use a container profile", p.Name, p.Launcher.Type)
+	if _, err := sandbox.PresetOptions(p); err != nil {
+		return nil, nil, err
+	}
+	return nil, func() {}, nil
+}
+
+// isContainer reports whether p runs its interpreters in the container.
+func isContainer(p *policy.Profile) bool {
+	return p.Launcher.Type == policy.LauncherContainer || p.Launcher.Type == ""
 }
 
 // bondOptions are the bond options a profile implies (sandbox.BondOptions:
-// limits, environment allowlist) with the given launcher and writers.
-func bondOptions(p *policy.Profile, l bond.Launcher, log *slog.Logger, stdout, stderr io.Writer) *bond.Options {
+// limits, environment allowlist) with the given launcher and writers; for
+// a preset, its command, channel and environment (sandbox.PresetOptions).
+func bondOptions(p *policy.Profile, l bond.Launcher, log *slog.Logger, stdout, stderr io.Writer) (*bond.Options, error) {
 	o := sandbox.BondOptions(p)
+	if !isContainer(p) {
+		po, err := sandbox.PresetOptions(p)
+		if err != nil {
+			return nil, err
+		}
+		o.Command, o.Channel, o.Env = po.Command, po.Channel, po.Env
+	}
 	o.Launcher, o.Logger, o.Stdout, o.Stderr = l, log, stdout, stderr
-	return o
+	return o, nil
 }
 
 // openWorker starts one interpreter for p with launcher l and runs setup
 // in it. The caller closes the bond.
 func openWorker(ctx context.Context, p *policy.Profile, l bond.Launcher, setup string, log *slog.Logger, stdout, stderr io.Writer) (*bond.Bond, error) {
-	b, err := bond.Open(ctx, p.Language, bondOptions(p, l, log, stdout, stderr))
+	o, err := bondOptions(p, l, log, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	b, err := bond.Open(ctx, p.Language, o)
 	if err != nil {
 		return nil, err
 	}
