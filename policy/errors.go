@@ -38,6 +38,9 @@ type FieldError struct {
 	// "limits.memory_bytes" or "mounts[0].target". Empty for problems of
 	// the file as a whole (syntax, size).
 	Field string
+	// Kind names the kind of document: empty for a profile, or what
+	// [StrictCheck] was told ("config").
+	Kind string
 	// Problem says what is wrong, including the offending value.
 	Problem string
 	// Fix says how to repair it. May be empty.
@@ -51,7 +54,11 @@ type FieldError struct {
 func (e *FieldError) Error() string {
 	var b strings.Builder
 	if e.Profile != "" {
-		b.WriteString("profile ")
+		kind := e.Kind
+		if kind == "" {
+			kind = "profile"
+		}
+		b.WriteString(kind + " ")
 		b.WriteString(quote(e.Profile))
 		b.WriteString(": ")
 	}
@@ -103,6 +110,7 @@ const maxProblems = 20
 // problems collects FieldErrors for one profile.
 type problems struct {
 	profile string
+	kind    string // for FieldError.Kind; "profile" is left empty
 	errs    []error
 	dropped int
 }
@@ -118,7 +126,7 @@ func (p *problems) addErr(cause error, field, problem, fix string) {
 		p.dropped++
 		return
 	}
-	p.errs = append(p.errs, &FieldError{Profile: p.profile, Field: field, Problem: problem, Fix: fix, Err: cause})
+	p.errs = append(p.errs, &FieldError{Profile: p.profile, Kind: p.kind, Field: field, Problem: problem, Fix: fix, Err: cause})
 }
 
 // full reports whether further problems are only counted.
@@ -128,7 +136,7 @@ func (p *problems) full() bool { return len(p.errs) >= maxProblems }
 func (p *problems) err() error {
 	errs := p.errs
 	if p.dropped > 0 {
-		errs = append(errs[:len(errs):len(errs)], &FieldError{Profile: p.profile,
+		errs = append(errs[:len(errs):len(errs)], &FieldError{Profile: p.profile, Kind: p.kind,
 			Problem: fmt.Sprintf("and %d more problems not shown", p.dropped), Fix: "fix the ones above first"})
 	}
 	return errors.Join(errs...)

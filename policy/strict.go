@@ -22,6 +22,8 @@ type checker struct {
 	dec   *json.Decoder
 	lines bool // data is the user's file: report line numbers
 	probs problems
+	root  reflect.Type
+	kind  string // "profile", or what StrictCheck was told
 
 	sawVersion bool
 	version    json.Token
@@ -36,9 +38,29 @@ var (
 )
 
 func newChecker(data []byte, name string, lines bool) *checker {
+	return newKindChecker(data, name, "profile", profileType, lines)
+}
+
+func newKindChecker(data []byte, name, kind string, root reflect.Type, lines bool) *checker {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	return &checker{data: data, dec: dec, lines: lines, probs: problems{profile: name}}
+	probKind := kind
+	if kind == "profile" {
+		probKind = "" // FieldError.Kind is empty for profiles
+	}
+	return &checker{data: data, dec: dec, lines: lines, probs: problems{profile: name, kind: probKind}, root: root, kind: kind}
+}
+
+// StrictCheck checks a JSON document against the Go struct type root with
+// the rules profiles are read by: unknown or misspelt fields (names are
+// case-sensitive; a suggestion is given), duplicate keys, nulls, values of
+// the wrong type, bad durations, integers out of range, and anything after
+// the object. name and kind ("config") label the document in messages;
+// lines says that data is the user's own JSON text, so that positions are
+// worth reporting. It returns nil or the joined [*FieldError]s, each with
+// Kind set to kind. It does not decode: run it before json.Unmarshal.
+func StrictCheck(data []byte, name, kind string, root reflect.Type, lines bool) error {
+	return newKindChecker(data, name, kind, root, lines).run()
 }
 
 // errStop ends a walk at a syntax error, already recorded.
@@ -49,6 +71,9 @@ var errStop = errors.New("stop")
 func (c *checker) run() error {
 	tok, err := c.dec.Token()
 	if err == io.EOF {
+		if c.kind != "profile" {
+			return c.fatal(ErrSyntax, "the file holds no "+c.kind, "write a "+c.kind+" object: {...}")
+		}
 		return c.fatal(ErrSyntax, errEmpty.Error(), emptyFix)
 	}
 	if err != nil {
@@ -57,15 +82,22 @@ func (c *checker) run() error {
 	}
 	if tok != json.Delim('{') {
 		c.skip(tok)
-		return c.fatal(ErrSyntax, "a profile must be an object of fields (got "+describeToken(tok)+")", `write it as {"version": 1, "name": ...}`)
+		fix := `write it as {"version": 1, "name": ...}`
+		if c.kind != "profile" {
+			fix = "write it as an object: {...}"
+		}
+		return c.fatal(ErrSyntax, "a "+c.kind+" must be an object of fields (got "+describeToken(tok)+")", fix)
 	}
-	if err := c.object(profileType, ""); err != nil {
+	if err := c.object(c.root, ""); err != nil {
 		return c.probs.err()
 	}
 	off := c.dec.InputOffset()
 	off += int64(len(c.data[off:]) - len(bytes.TrimLeft(c.data[off:], " \t\r\n")))
 	if _, err := c.dec.Token(); err != io.EOF {
-		return c.fatal(ErrSyntax, "unexpected data after the profile object"+c.at(off), "remove everything after the closing brace; a file holds one profile")
+		return c.fatal(ErrSyntax, "unexpected data after the "+c.kind+" object"+c.at(off), "remove everything after the closing brace; a file holds one "+c.kind)
+	}
+	if c.root != profileType {
+		return c.probs.err()
 	}
 	if verr := c.versionError(); verr != nil {
 		return verr
@@ -75,7 +107,7 @@ func (c *checker) run() error {
 
 // fatal replaces all problems with one.
 func (c *checker) fatal(cause error, problem, fix string) error {
-	return &FieldError{Profile: c.probs.profile, Problem: problem, Fix: fix, Err: cause}
+	return &FieldError{Profile: c.probs.profile, Kind: c.probs.kind, Problem: problem, Fix: fix, Err: cause}
 }
 
 // versionError checks the top-level version seen by the walk.
@@ -115,10 +147,10 @@ func (c *checker) syntax(err error) {
 		msg = se.Error()
 	}
 	if err == io.ErrUnexpectedEOF {
-		msg = "the file ends in the middle of the profile"
+		msg = "the file ends in the middle of the " + c.kind
 	}
 	msg = strings.TrimPrefix(msg, "json: ")
-	c.probs = problems{profile: c.probs.profile}
+	c.probs = problems{profile: c.probs.profile, kind: c.probs.kind}
 	c.probs.addErr(ErrSyntax, "", "invalid JSON"+c.at(off)+": "+msg, "fix the JSON syntax at that place (a missing comma, quote or brace?)")
 }
 
@@ -167,10 +199,10 @@ func (c *checker) object(t reflect.Type, path string) error {
 				// Only counted: spare the suggestion.
 			} else if s := suggest(key, fieldNames(t)); s != "" {
 				fix = fmt.Sprintf("did you mean %q?", s)
-			} else if e := elsewhere(key, path); e != "" {
+			} else if e := elsewhere(key, path); e != "" && c.root == profileType {
 				fix = fmt.Sprintf("it belongs elsewhere: move it to %s", e)
 			} else if path == "" {
-				fix += "; the fields of a profile are " + strings.Join(fieldNames(t), ", ")
+				fix += "; the fields of a " + c.kind + " are " + strings.Join(fieldNames(t), ", ")
 			} else {
 				fix += "; the fields of " + path + " are " + strings.Join(fieldNames(t), ", ")
 			}
@@ -184,7 +216,7 @@ func (c *checker) object(t reflect.Type, path string) error {
 			}
 			continue
 		}
-		if path == "" && key == "version" {
+		if path == "" && key == "version" && c.root == profileType {
 			c.sawVersion = true
 			tok, err := c.token()
 			if err != nil {
@@ -206,6 +238,9 @@ func (c *checker) object(t reflect.Type, path string) error {
 
 // value checks the next value as type t at path; off is where its key ended.
 func (c *checker) value(t reflect.Type, path string, off int64) error {
+	for t.Kind() == reflect.Pointer { // optional fields: null is still refused
+		t = t.Elem()
+	}
 	tok, err := c.token()
 	if err != nil {
 		return err
@@ -254,6 +289,10 @@ func (c *checker) value(t reflect.Type, path string, off int64) error {
 				return mismatch()
 			}
 			if _, err := strconv.ParseInt(string(v), 10, t.Bits()); err != nil {
+				c.probs.add(path, "must be "+want+" (got "+truncate(string(v), 40)+")"+c.at(off), fixFor(t, path))
+			}
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			if _, err := strconv.ParseUint(string(v), 10, t.Bits()); err != nil {
 				c.probs.add(path, "must be "+want+" (got "+truncate(string(v), 40)+")"+c.at(off), fixFor(t, path))
 			}
 		default:
@@ -339,6 +378,8 @@ func describeType(t reflect.Type) string {
 		return "true or false"
 	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
 		return "a whole number"
+	case t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64:
+		return fmt.Sprintf("a whole number from 0 to %d", uint64(1)<<t.Bits()-1)
 	case t.Kind() == reflect.Slice:
 		return "a list"
 	case t.Kind() == reflect.Map:
@@ -374,7 +415,7 @@ func fixFor(t reflect.Type, path string) string {
 		return `write it as a string with a unit, e.g. "5s", "250ms" or "10m"`
 	case t.Kind() == reflect.Int64 && strings.HasSuffix(path, "_bytes"):
 		return "write the size in bytes as a plain number, e.g. 268435456 for 256 MiB"
-	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64 || (t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64):
 		return "write a whole number without quotes, e.g. 64"
 	case t.Kind() == reflect.Bool:
 		return "write true or false without quotes"

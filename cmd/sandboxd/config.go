@@ -287,7 +287,11 @@ func parseConfig(data []byte, path string) (*config, error) {
 			jsonData = nil
 		}
 	}
-	if errs := strictCheck(jsonData, configFileRT, isJSON); len(errs) > 0 {
+	if err := policy.StrictCheck(jsonData, "", "config", configFileRT, isJSON); err != nil {
+		var errs []error
+		for _, fe := range policy.FieldErrors(err) {
+			errs = append(errs, &configError{Field: fe.Field, Problem: fe.Problem, Fix: fe.Fix})
+		}
 		return nil, fail(errs)
 	}
 	var cf configFile

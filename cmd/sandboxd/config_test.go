@@ -58,7 +58,7 @@ func TestConfigMinimalYAML(t *testing.T) {
 // problems naming the field and a fix.
 func TestConfigErrors(t *testing.T) {
 	cases := map[string][]string{
-		"unknown-field.json":      {"callables[0].pool.max_sise: unknown field (line 1)", `did you mean "max_size"?`},
+		"unknown-field.json":      {"callables[0].pool.max_sise: unknown field at line 1", `did you mean "max_size"?`},
 		"socket-relative.json":    {"socket.path: must be an absolute path", "fix:"},
 		"socket-mode-number.json": {"socket.mode: must be a string (got the number 660)", "put the value in quotes"},
 		"socket-mode-bad.json":    {"socket.mode: must be an octal mode", "fix:"},
@@ -75,7 +75,7 @@ func TestConfigErrors(t *testing.T) {
 		"duration-number.json":    {".pool.queue_timeout: must be a duration string", "fix: write it as a string with a unit"},
 		"negative-uid.json":       {".allow.uids[0]: must be a whole number from 0", "fix:"},
 		"unknown-user.json":       {`.allow.users: no user "no-such-user-xyz"`, "fix:"},
-		"duplicate-key.json":      {"version: appears twice (line 1)", "fix: keep one"},
+		"duplicate-key.json":      {"version: appears twice at line 1", "fix: keep one"},
 		"null.json":               {".function: is null", "fix:"},
 		"metrics-listen.json":     {"metrics.listen: must be host:port", "127.0.0.1:9464"},
 		"log-format.json":         {`log.format: unknown format "xml"`, "fix:"},
