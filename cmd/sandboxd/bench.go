@@ -19,8 +19,8 @@ func benchVerb() verb {
 func runBench(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench", stderr)
 	langs := fs.String("lang", "", "comma-separated languages (default: every language whose interpreter is installed)")
-	rounds := fs.Int("rounds", 5, "measurements per side; the table shows medians")
-	benchtime := fs.Duration("benchtime", 200*time.Millisecond, "duration of one measurement")
+	rounds := fs.Int("rounds", 20, "at least this many floor/sandbond pairs per row (with -sandbox: measurements per side)")
+	benchtime := fs.Duration("benchtime", 1500*time.Millisecond, "time spent on a row: pairs go on until it is used (with -sandbox: one measurement)")
 	withSandbox := fs.Bool("sandbox", false, "also measure the sandbox rows (cold start, fresh sandbox from a warm pool, call in a sandbox, memory per warm sandbox); needs a host that allows containers")
 	if err := parse(fs, args); err != nil {
 		return err

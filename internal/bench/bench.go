@@ -182,26 +182,18 @@ type Result struct {
 	Err             error
 }
 
-// Run measures each case in rounds, alternating floor and sandbond, and
-// returns the medians. benchtime is the time one measurement aims for.
+// Run measures each case in many short pairs: a batch of the floor, then
+// the same number of operations through sandbond, a few milliseconds
+// apart. The ratio is the median of the pairs' ratios, so that load that
+// changes over hundreds of milliseconds (other processes on a small
+// machine) cancels out; the times are medians too. benchtime bounds the
+// total time per case.
 func Run(cases []Case, rounds int, benchtime time.Duration) []Result {
 	var out []Result
 	for _, c := range cases {
 		res := Result{Case: c}
 		if res.Err = c.Prepare(); res.Err == nil {
-			var sb, fl []time.Duration
-			for r := 0; r < rounds && res.Err == nil; r++ {
-				var d time.Duration
-				if d, res.Err = Measure(c.Floor, benchtime); res.Err == nil {
-					fl = append(fl, d)
-					d, res.Err = Measure(c.Sandbond, benchtime)
-					sb = append(sb, d)
-				}
-			}
-			if res.Err == nil {
-				res.Sandbond, res.Floor = median(sb), median(fl)
-				res.Ratio = float64(res.Sandbond) / float64(res.Floor)
-			}
+			res.Sandbond, res.Floor, res.Ratio, res.Err = pairs(c, rounds, benchtime)
 		}
 		out = append(out, res)
 	}
@@ -209,6 +201,34 @@ func Run(cases []Case, rounds int, benchtime time.Duration) []Result {
 		c.Close()
 	}
 	return out
+}
+
+// pairs runs at least rounds floor/sandbond pairs within about benchtime.
+func pairs(c Case, rounds int, benchtime time.Duration) (sb, fl time.Duration, ratio float64, err error) {
+	// Size a batch to about 5 ms of floor work (at least one operation).
+	per, err := Measure(c.Floor, 20*time.Millisecond)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	n := max(1, int(5*time.Millisecond/max(per, 1)))
+	var sbs, fls []time.Duration
+	var ratios []float64
+	start := time.Now()
+	for r := 0; r < max(rounds, 3) || (time.Since(start) < benchtime && r < 1000); r++ {
+		t0 := time.Now()
+		if err := c.Floor(n); err != nil {
+			return 0, 0, 0, err
+		}
+		t1 := time.Now()
+		if err := c.Sandbond(n); err != nil {
+			return 0, 0, 0, err
+		}
+		f, s := t1.Sub(t0)/time.Duration(n), time.Since(t1)/time.Duration(n)
+		fls, sbs = append(fls, f), append(sbs, s)
+		ratios = append(ratios, float64(s)/float64(max(f, 1)))
+	}
+	sort.Float64s(ratios)
+	return median(sbs), median(fls), ratios[len(ratios)/2], nil
 }
 
 // Measure times f, growing n until one run takes about benchtime, and
