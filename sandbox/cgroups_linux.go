@@ -5,6 +5,7 @@ package sandbox
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,9 +14,206 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
-	_ "github.com/opencontainers/cgroups/devices" // registers the device-rules manager (cgroup v1 file, v2 eBPF)
 	"golang.org/x/sys/unix"
 )
+
+// A sandbox is confined by two cgroup controllers only: memory (a limit
+// without swap, OOM kills counted) and pids (a limit, refused forks
+// counted). Its cgroups are SANDBOND/ID under the daemon's own cgroup of
+// each of those hierarchies (cgroup v1), or under the parent of the
+// daemon's cgroup (cgroup v2, where the daemon's own cgroup holds
+// processes and so cannot have children with controllers).
+//
+// libcontainer is not left to manage cgroups: on cgroup v1 it would join
+// the container to every mounted hierarchy (cpu, cpuacct, cpuset, blkio,
+// devices, freezer, net_cls, perf_event, hugetlb, name=systemd, the
+// hybrid unified one...), a dozen mkdir, write and rmdir per start, and,
+// above all, the cpu hierarchy puts the sandbox in a CFS task group of its
+// own, which adds cross-group wake-up latency to every pipe round trip
+// between the daemon and the interpreter (a warm call measured at 1.3-4x
+// the same call unsandboxed). Instead the launcher creates the two
+// cgroups and sets their limits itself (cgroupLayout.create), and hands
+// libcontainer exactly their paths (see createContainer): libcontainer's
+// cgroup manager, built from those paths, then only moves the container's
+// init into them, right after it is forked and before it sets up anything
+// (libcontainer's initProcess.start), and removes them at Destroy.
+//
+// That move is still the most expensive step of a start that cgroups add:
+// moving a process between cgroups write-locks the kernel's
+// cgroup_threadgroup_rwsem, which waits for an RCU grace period (6-20 ms
+// on a loaded 2-core VM) unless the host boots with
+// cgroup_favordynmods=true (or mounts cgroup v2 with favordynmods).
+//
+// On cgroup v2 the launcher enables only memory and pids for the sandboxes,
+// but libcontainer's v2 manager, when it joins the init to the sandbox's
+// cgroup, enables every controller the hierarchy offers on each ancestor
+// of it (fs2.CreateCgroupPath), cpu included where the parent has it: the
+// one CFS group per sandbox can come back there. Not measurable on the
+// cgroup v1 hosts this was written on; avoiding it means not letting
+// libcontainer join the cgroup at all (CLONE_INTO_CGROUP, which
+// libcontainer does not offer for the init).
+const cgroupDirName = "sandbond"
+
+// cgroupLayout is where a launcher's sandboxes get their cgroups: the
+// parent directories (one per v1 hierarchy, or the unified one) under
+// which SANDBOND/ID is created. It is computed once per launcher.
+type cgroupLayout struct {
+	v2 bool
+	// parents maps "memory" and "pids" (v1) or "" (v2) to the
+	// directory that holds the sandboxes' cgroups (…/sandbond).
+	parents map[string]string
+	// memsw says whether the v1 memory controller accounts swap
+	// (memory.memsw.limit_in_bytes exists), v2 whether memory.swap.max
+	// exists.
+	memsw bool
+}
+
+func newCgroupLayout() (*cgroupLayout, error) {
+	lay := &cgroupLayout{parents: map[string]string{}}
+	if cgroups.IsCgroup2UnifiedMode() {
+		lay.v2 = true
+		own := filepath.Dir(ownCgroup2())
+		base := filepath.Join("/sys/fs/cgroup", own)
+		dir := filepath.Join(base, cgroupDirName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		// Only memory and pids below: no cpu (or io...) task groups.
+		enableControllers(base)
+		enableControllers(dir)
+		lay.parents[""] = dir
+		return lay, nil
+	}
+	for _, sub := range []string{"memory", "pids"} {
+		own, err := cgroups.GetOwnCgroupPath(sub)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(own, cgroupDirName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		lay.parents[sub] = dir
+	}
+	_, err := os.Stat(filepath.Join(lay.parents["memory"], "memory.memsw.limit_in_bytes"))
+	lay.memsw = err == nil
+	return lay, nil
+}
+
+// enableControllers enables memory and pids (only) for the children of
+// cgroup v2 directory dir; errors are left to the limit writes to report.
+func enableControllers(dir string) {
+	for _, c := range []string{"+memory", "+pids"} {
+		_ = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(c), 0)
+	}
+}
+
+// create makes the memory and pids cgroups of sandbox id with its limits
+// and returns them as libcontainer's subsystem -> path map. Nothing is in
+// them yet. On error nothing is left.
+func (lay *cgroupLayout) create(id string, lim effectiveLimits) (paths map[string]string, err error) {
+	paths = map[string]string{}
+	defer func() {
+		if err != nil {
+			removeCgroups(paths)
+		}
+	}()
+	for sub, parent := range lay.parents {
+		dir := filepath.Join(parent, id)
+		err := os.Mkdir(dir, 0o755)
+		if errors.Is(err, os.ErrNotExist) {
+			// A launcher's Close removed the empty parent (see
+			// removeParents): make it again.
+			if err = os.MkdirAll(parent, 0o755); err == nil {
+				err = os.Mkdir(dir, 0o755)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		paths[sub] = dir
+	}
+	write := func(sub, file string, v int64) error {
+		if err := os.WriteFile(filepath.Join(paths[sub], file), []byte(strconv.FormatInt(v, 10)), 0); err != nil {
+			return fmt.Errorf("sandbox: cgroup limit %s: %w", file, err)
+		}
+		return nil
+	}
+	if lay.v2 {
+		if lim.Memory > 0 {
+			if err := write("", "memory.max", lim.Memory); err != nil {
+				return nil, err
+			}
+			if err := write("", "memory.swap.max", 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+		if lim.Pids > 0 {
+			if err := write("", "pids.max", lim.Pids); err != nil {
+				return nil, err
+			}
+		}
+		return paths, nil
+	}
+	if lim.Memory > 0 {
+		if err := write("memory", "memory.limit_in_bytes", lim.Memory); err != nil {
+			return nil, err
+		}
+		if lay.memsw {
+			// memory+swap = memory: no swap.
+			if err := write("memory", "memory.memsw.limit_in_bytes", lim.Memory); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if lim.Pids > 0 {
+		if err := write("pids", "pids.max", lim.Pids); err != nil {
+			return nil, err
+		}
+	}
+	return paths, nil
+}
+
+// removeCgroups removes a sandbox's cgroups; cgroup v1 rmdir can be EBUSY
+// for a moment after the last process exited (RemovePath retries).
+func removeCgroups(paths map[string]string) error {
+	var first error
+	for _, p := range paths {
+		if err := cgroups.RemovePath(p); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// removeParents removes the sandbond directories when no sandbox cgroup is
+// left in them (rmdir fails otherwise), so that a daemon that is done
+// leaves nothing in its cgroups.
+func (lay *cgroupLayout) removeParents() {
+	for _, parent := range lay.parents {
+		_ = os.Remove(parent)
+	}
+}
+
+// cleanStale removes the cgroups of sandboxes whose daemon is gone
+// (see ownerAlive), killing what still runs in them.
+func (lay *cgroupLayout) cleanStale() {
+	for _, parent := range lay.parents {
+		ents, _ := os.ReadDir(parent)
+		for _, e := range ents {
+			if !e.IsDir() || ownerAlive(e.Name()) {
+				continue
+			}
+			dir := filepath.Join(parent, e.Name())
+			if pids, err := cgroups.GetAllPids(dir); err == nil {
+				for _, pid := range pids {
+					_ = unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+			_ = cgroups.RemovePath(dir)
+		}
+	}
+}
 
 // cgroupSupport says whether this process may create cgroups with memory and
 // pids limits, and why not.

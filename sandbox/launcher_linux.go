@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,8 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/configs/validate"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbond/sandbond/bond"
@@ -27,11 +31,12 @@ type ContainerLauncher struct {
 	log      *slog.Logger
 	state    string
 	croot    string
-	rootfs   *rootfs
+	rdir     string // holds the launcher's root filesystems, one per interpreter command
 	limits   effectiveLimits
 	seccomp  *seccompFilter
 	rootless bool
 	cgroups  bool
+	cgLayout *cgroupLayout // where sandboxes' cgroups go, when cgroups
 	ids      *idPool
 
 	// noSeccomp drops the filter; only benchmarks set it, to measure
@@ -39,7 +44,8 @@ type ContainerLauncher struct {
 	noSeccomp bool
 
 	mu     sync.Mutex
-	binds  map[string][]bindMount // interpreter command -> binds
+	roots  map[string]*rootfs     // interpreter command -> its root filesystem
+	binds  map[string][]bindMount // interpreter command -> binds made at each start
 	closed bool
 	live   sync.WaitGroup
 }
@@ -92,11 +98,19 @@ func NewContainerLauncher(profile *policy.Profile, opts ...Option) (*ContainerLa
 		limits:   limitsOf(p),
 		seccomp:  sf,
 		rootless: os.Geteuid() != 0,
+		roots:    map[string]*rootfs{},
 		binds:    map[string][]bindMount{},
 	}
 	ok, why := cgroupSupport()
 	switch {
 	case ok:
+		if l.cgLayout, err = newCgroupLayout(); err != nil {
+			if !l.limits.CgroupsOptional {
+				return nil, fmt.Errorf("%w: profile %q needs cgroups (limits.cgroups is \"required\"): %v", ErrNoCgroups, p.Name, err)
+			}
+			l.log.Warn("sandbox: running WITHOUT cgroup limits", "profile", p.Name, "reason", err)
+			break
+		}
 		l.cgroups = true
 	case l.limits.CgroupsOptional:
 		l.log.Warn("sandbox: running WITHOUT cgroup limits: memory is NOT limited, pids only by RLIMIT_NPROC when the daemon is root; CPU time, open files, file size and wall time still are",
@@ -114,15 +128,15 @@ func NewContainerLauncher(profile *policy.Profile, opts ...Option) (*ContainerLa
 		return nil, fmt.Errorf("sandbox: state dir: %w", err)
 	}
 	cleanStale(o.stateDir, l.log)
-	rdir := filepath.Join(o.stateDir, "rootfs")
-	if err := os.MkdirAll(rdir, 0o711); err != nil {
+	if l.cgLayout != nil {
+		l.cgLayout.cleanStale()
+	}
+	l.rdir = filepath.Join(o.stateDir, "rootfs")
+	if err := os.MkdirAll(l.rdir, 0o711); err != nil {
 		return nil, err
 	}
-	_ = os.Chmod(rdir, 0o711)
+	_ = os.Chmod(l.rdir, 0o711)
 	_ = os.Chmod(o.stateDir, 0o711)
-	if l.rootfs, err = newRootfs(filepath.Join(rdir, newID())); err != nil {
-		return nil, fmt.Errorf("sandbox: rootfs: %w", err)
-	}
 	return l, nil
 }
 
@@ -136,13 +150,25 @@ func (l *ContainerLauncher) CgroupsEnabled() bool { return l.cgroups }
 func (l *ContainerLauncher) StateDir() string { return l.state }
 
 // Close waits for the launcher's processes to be waited for, then removes
-// its root filesystem. Launch fails after Close.
+// its root filesystems. Launch fails after Close.
 func (l *ContainerLauncher) Close() error {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
 	l.live.Wait()
-	return os.RemoveAll(l.rootfs.dir)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first error
+	for cmd, r := range l.roots {
+		if err := r.remove(); err != nil && first == nil {
+			first = err
+		}
+		delete(l.roots, cmd)
+	}
+	if l.cgLayout != nil {
+		l.cgLayout.removeParents()
+	}
+	return first
 }
 
 // Launch starts spec's interpreter in a new container. spec.Argv[0] names
@@ -181,13 +207,13 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 	if lang == "" {
 		lang = languageOf(l.profile.Language)
 	}
-	in, binds, err := l.prepare(ctx, lang, spec.Argv[0])
+	in, root, binds, err := l.prepare(ctx, lang, spec.Argv[0])
 	if err != nil {
 		return nil, err
 	}
 	cs := &containerSpec{
 		ID:       newID(),
-		Rootfs:   l.rootfs.dir,
+		Rootfs:   root.dir,
 		Binds:    binds,
 		Rootless: l.rootless,
 		Cgroups:  l.cgroups,
@@ -216,7 +242,7 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		release()
 		return nil, err
 	}
-	c, err := libcontainer.Create(l.croot, cs.ID, cfg)
+	c, err := l.createContainer(cs, cfg)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("sandbox: create container: %w", err)
@@ -239,6 +265,12 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 	if spec.Dir != "" {
 		lp.Cwd = spec.Dir
 	}
+	// Run returns once the interpreter runs (libcontainer's exec fifo).
+	// The init joined the sandbox's memory and pids cgroups before it
+	// did anything else (see createContainer), so when Launch returns
+	// the interpreter is confined; the bond sends the driver, and the
+	// caller the first untrusted input, only after Launch returned.
+	// TestCgroupsBeforeLaunchReturns checks this.
 	err = c.Run(lp)
 	closeNull()
 	if err != nil {
@@ -249,6 +281,57 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		return nil, fmt.Errorf("sandbox: start %s in profile %q: %w", in.Exe, l.profile.Name, err)
 	}
 	return l.newProcess(c, lp, cs, release)
+}
+
+// createContainer does what libcontainer.Create does (validate the
+// configuration, make the state directory), except that the container's
+// cgroup manager knows only the sandbox's memory and pids cgroups, which
+// the launcher creates with their limits: libcontainer.Create would build a
+// manager for every cgroup v1 hierarchy mounted (see cgroupLayout), and has
+// no option to say otherwise. libcontainer.Load builds the manager from the
+// paths recorded in the state file, so the launcher writes that file, with
+// the paths, and loads the container from it. libcontainer's init then
+// joins exactly those cgroups, at its start, before it sets up anything
+// (initProcess.start: "so that no children can escape the cgroup"), and
+// Destroy removes exactly those. Without cgroups the map is empty and
+// libcontainer joins none.
+func (l *ContainerLauncher) createContainer(cs *containerSpec, cfg *configs.Config) (_ *libcontainer.Container, err error) {
+	if err := validate.Validate(cfg); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(l.croot, cs.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		return nil, err
+	}
+	paths := map[string]string{}
+	defer func() {
+		if err != nil {
+			_ = removeCgroups(paths)
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	if cs.Cgroups {
+		if paths, err = l.cgLayout.create(cs.ID, cs.Limits); err != nil {
+			return nil, err
+		}
+	}
+	st := stateFile{State: libcontainer.State{BaseState: libcontainer.BaseState{ID: cs.ID, Created: time.Now().UTC(), Config: *cfg}}, CgroupPaths: paths}
+	b, err := json.Marshal(&st)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	return libcontainer.Load(l.croot, cs.ID)
+}
+
+// stateFile is libcontainer's state.json with the cgroup paths always
+// written: libcontainer's own State omits an empty map, which Load would
+// read as "compute the paths from the configuration", for every hierarchy.
+type stateFile struct {
+	libcontainer.State
+	CgroupPaths map[string]string `json:"cgroup_paths"`
 }
 
 // openFiles returns spec files with nil entries replaced by /dev/null,
@@ -278,43 +361,70 @@ func openFiles(in []*os.File) ([]*os.File, func(), error) {
 	return out, closeAll, nil
 }
 
-// prepare resolves the interpreter and the binds its containers need, once
-// per command.
-func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*interpreter, []bindMount, error) {
+// prepare resolves the interpreter, and builds its root filesystem and the
+// list of binds each start makes, once per command.
+//
+// The root filesystem is built once: the interpreter's files are bound
+// read-only into it on the host when the launcher may mount there (root),
+// so that each start makes one recursive bind of the whole tree instead of
+// one bind and one read-only remount per path (libcontainer spends a few
+// tenths of a millisecond on each, and python needs some 30 paths). The
+// profile's mounts stay per start. See rootfs.prebind.
+func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*interpreter, *rootfs, []bindMount, error) {
 	if l.profile.Interpreter != "" {
 		cmd = l.profile.Interpreter // policy wins over the driver's default
 	}
 	in, err := resolveInterpreter(ctx, lang, cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if b, ok := l.binds[cmd]; ok {
-		return in, b, nil
+		return in, l.roots[cmd], b, nil
 	}
-	bs := l.rootfs.newBindSet()
+	if l.closed {
+		return nil, nil, nil, errors.New("sandbox: launcher closed")
+	}
+	root, err := newRootfs(filepath.Join(l.rdir, newID()))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("sandbox: rootfs: %w", err)
+	}
+	fail := func(err error) (*interpreter, *rootfs, []bindMount, error) {
+		if rerr := root.remove(); rerr != nil {
+			l.log.Warn("sandbox: removing root filesystem", "dir", root.dir, "err", rerr)
+		}
+		return nil, nil, nil, err
+	}
+	bs := root.newBindSet()
 	for _, p := range in.Paths {
 		if err := bs.add(p); err != nil {
-			return nil, nil, fmt.Errorf("sandbox: binding %s: %w", p, err)
+			return fail(fmt.Errorf("sandbox: binding %s: %w", p, err))
 		}
 	}
 	srcs, err := bs.list()
 	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: rootfs: %w", err)
+		return fail(fmt.Errorf("sandbox: rootfs: %w", err))
 	}
 	var binds []bindMount
 	for _, s := range srcs {
 		binds = append(binds, bindMount{Source: s, Target: s})
 	}
+	if !l.rootless {
+		if err := root.prebind(binds); err != nil {
+			l.log.Debug("sandbox: binding the interpreter at each start", "reason", err)
+		} else {
+			binds = nil
+		}
+	}
 	for i, m := range l.profile.Mounts {
 		src, err := filepath.EvalSymlinks(m.Source)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: profile %q: mounts[%d].source: %v", ErrProfile, l.profile.Name, i, err)
+			return fail(fmt.Errorf("%w: profile %q: mounts[%d].source: %v", ErrProfile, l.profile.Name, i, err))
 		}
 		fi, err := os.Stat(src)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: profile %q: mounts[%d].source: %v", ErrProfile, l.profile.Name, i, err)
+			return fail(fmt.Errorf("%w: profile %q: mounts[%d].source: %v", ErrProfile, l.profile.Name, i, err))
 		}
 		dst := m.Target
 		if dst == "" {
@@ -322,15 +432,16 @@ func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*int
 		}
 		dst = filepath.Clean(dst)
 		if !filepath.IsAbs(dst) || dst == "/" || strings.HasPrefix(dst, "/proc") || strings.HasPrefix(dst, "/dev") {
-			return nil, nil, fmt.Errorf("%w: profile %q: mounts[%d].target %q: not an absolute path outside /, /proc and /dev", ErrProfile, l.profile.Name, i, dst)
+			return fail(fmt.Errorf("%w: profile %q: mounts[%d].target %q: not an absolute path outside /, /proc and /dev", ErrProfile, l.profile.Name, i, dst))
 		}
-		if err := l.rootfs.mountpoint(dst, fi.IsDir()); err != nil {
-			return nil, nil, err
+		if err := root.mountpoint(dst, fi.IsDir()); err != nil {
+			return fail(err)
 		}
 		binds = append(binds, bindMount{Source: src, Target: dst, Writable: m.Writable})
 	}
+	l.roots[cmd] = root
 	l.binds[cmd] = binds
-	return in, binds, nil
+	return in, root, binds, nil
 }
 
 // env builds the container's environment from the bond's and the

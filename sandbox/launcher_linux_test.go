@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/sandbond/sandbond/bond"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -366,4 +370,164 @@ os.write(4, b"x"); time.sleep(60)`}, func(p *Process) {
 		t.Errorf("kill after wait: %v", err)
 	}
 	assertGone(t, l, r)
+}
+
+// TestCgroupsBeforeLaunchReturns checks the ordering the launcher relies
+// on: when Launch returns (before the bond sends the driver, and long
+// before any untrusted input), the interpreter is already in its memory
+// and pids cgroups, with their limits set, and in no other cgroup of its
+// own (no cpu task group: the daemon's cpu cgroup is the interpreter's).
+func TestCgroupsBeforeLaunchReturns(t *testing.T) {
+	needRoot(t)
+	l := newTestLauncher(t, testProfile("python"))
+	r3, w3, _ := os.Pipe()
+	defer w3.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bp, err := l.Launch(ctx, &bond.LaunchSpec{Language: "python", Argv: []string{"python3", "-c", "import os; os.read(3, 1)"}, Files: []*os.File{nil, nil, nil, r3}})
+	r3.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := bp.(*Process)
+	// Read at once, while the interpreter waits for its first input.
+	mine, _ := os.ReadFile("/proc/self/cgroup")
+	theirs, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.c.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cgroups of the interpreter:\n%s\nstate paths: %v", theirs, st.CgroupPaths)
+	want := l.cgLayout.parents
+	if len(st.CgroupPaths) != len(want) {
+		t.Errorf("container cgroup paths %v, want one under each of %v", st.CgroupPaths, want)
+	}
+	lines := func(b []byte) map[string]string { // controllers -> path
+		m := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if f := strings.SplitN(line, ":", 3); len(f) == 3 {
+				m[f[1]] = f[2]
+			}
+		}
+		return m
+	}
+	own, got := lines(mine), lines(theirs)
+	for ctrl, path := range got {
+		if dir, ok := st.CgroupPaths[ctrl]; ok {
+			if !strings.HasSuffix(dir, "/"+cgroupDirName+"/"+p.ID()) || !strings.HasSuffix(dir, path) {
+				t.Errorf("%s: in %s, want the sandbox's cgroup %s", ctrl, path, dir)
+			}
+			continue
+		}
+		// Every other hierarchy: the daemon's own cgroup (both read
+		// from the host's cgroup namespace).
+		if path != own[ctrl] {
+			t.Errorf("%s: in %s, want the daemon's own %s (no cgroup of its own)", ctrl, path, own[ctrl])
+		}
+	}
+	for _, sub := range []string{"memory", "pids"} {
+		if l.cgLayout.v2 {
+			break
+		}
+		if _, ok := st.CgroupPaths[sub]; !ok {
+			t.Errorf("no %s cgroup", sub)
+		}
+	}
+	if !l.cgLayout.v2 {
+		lim, _ := os.ReadFile(filepath.Join(st.CgroupPaths["memory"], "memory.limit_in_bytes"))
+		pm, _ := os.ReadFile(filepath.Join(st.CgroupPaths["pids"], "pids.max"))
+		if strings.TrimSpace(string(lim)) != fmt.Sprint(128<<20) || strings.TrimSpace(string(pm)) != "32" {
+			t.Errorf("limits: memory %q, pids %q", lim, pm)
+		}
+	}
+	w3.Close()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range st.CgroupPaths {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s left after Wait: %v", dir, err)
+		}
+	}
+}
+
+// TestPreboundRootfs checks the root filesystem built once per launcher
+// (root only): the interpreter's files are mounted read-only in it on the
+// host, nothing is bound at each start, Close unmounts and removes it, and
+// the next daemon removes the tree of a daemon that died without Close.
+func TestPreboundRootfs(t *testing.T) {
+	needRoot(t)
+	// Not t.TempDir: the state directory's parents must be searchable
+	// by the sandbox's host uid.
+	state := testStateDir() + "-prebound"
+	l, err := NewContainerLauncher(testProfile("python"), WithStateDir(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(); os.RemoveAll(state) })
+	r := run(t, l, "python", []string{"/usr/bin/python3", "-c", `import os; os.write(4, b"ok")`}, "", nil)
+	if r.WaitErr != nil || r.Out != "ok" {
+		t.Fatalf("out %q wait %v\n%s", r.Out, r.WaitErr, r.Err)
+	}
+	if len(l.roots) != 1 {
+		t.Fatalf("%d root filesystems", len(l.roots))
+	}
+	var dir string
+	for cmd, root := range l.roots {
+		dir = root.dir
+		if !root.mounted || !hasMountsUnder(dir) {
+			t.Fatalf("%s: not prebound", dir)
+		}
+		if len(l.binds[cmd]) != 0 {
+			t.Errorf("binds at each start: %v", l.binds[cmd])
+		}
+	}
+	// Read-only on the host too (access(2) asks without writing).
+	exe, _ := filepath.EvalSymlinks("/usr/bin/python3")
+	if err := unix.Access(filepath.Join(dir, exe), unix.W_OK); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write access to %s through the prebound tree: %v, want EROFS", exe, err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if hasMountsUnder(dir) {
+		t.Errorf("%s still mounted after Close", dir)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s left after Close: %v", dir, err)
+	}
+
+	// A tree left by a daemon that is gone (pid 1's start time is not 1).
+	stale, err := newRootfs(filepath.Join(state, "rootfs", "1.1.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stale.remove() })
+	if err := stale.mountpoint("/usr/bin", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.prebind([]bindMount{{Source: "/usr/bin", Target: "/usr/bin"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !hasMountsUnder(stale.dir) {
+		t.Fatal("stale tree not mounted")
+	}
+	cleaned.Delete(state)
+	l2, err := NewContainerLauncher(testProfile("python"), WithStateDir(state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l2.Close() })
+	if hasMountsUnder(stale.dir) {
+		t.Errorf("stale tree still mounted")
+	}
+	if _, err := os.Stat(stale.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale tree left: %v", err)
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Errorf("host /usr/bin: %v", err)
+	}
 }

@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // rootfs is the root directory shared by the containers of one launcher: an
@@ -21,6 +25,7 @@ type rootfs struct {
 
 	mu      sync.Mutex
 	created map[string]bool
+	mounted bool // prebind made dir a mount point
 }
 
 // bindSet collects the real host paths to bind and creates in the rootfs
@@ -35,6 +40,11 @@ func newRootfs(dir string) (*rootfs, error) {
 		return nil, err
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, err
+	}
+	// The real absolute path: it is compared with the mount table.
+	dir, err := realPath(dir)
+	if err != nil {
 		return nil, err
 	}
 	r := &rootfs{dir: dir, created: map[string]bool{}}
@@ -169,4 +179,146 @@ func (r *rootfs) mountpoint(p string, dir bool) error {
 	}
 	r.created[p] = true
 	return nil
+}
+
+// prebind binds binds (read-only, nosuid, nodev, recursively) into the root
+// filesystem on the host, once, so that containers get them with the
+// recursive bind of their root. The root directory first becomes a private
+// mount of its own: nothing mounted in it propagates anywhere, and one
+// lazy unmount of it (remove) takes everything down.
+//
+// Each bind is made with the new mount API: a detached copy of the
+// source's mounts (open_tree), made read-only, nosuid and nodev with all
+// its submounts (mount_setattr), then attached (move_mount); it is never
+// visible writable. Inside a container, these mounts are copies that the
+// container's user namespace cannot make writable, suid or dev again
+// (the kernel locks those flags when it copies mounts into a less
+// privileged mount namespace), nor unmount to see what is beneath.
+//
+// On error nothing stays mounted and the caller binds at each start.
+func (r *rootfs) prebind(binds []bindMount) (err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mounted {
+		return errors.New("already bound")
+	}
+	if err := unix.Mount(r.dir, r.dir, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", r.dir, err)
+	}
+	r.mounted = true
+	defer func() {
+		if err != nil {
+			_ = unix.Unmount(r.dir, unix.MNT_DETACH)
+			r.mounted = false
+		}
+	}()
+	if err := unix.Mount("", r.dir, "", unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make %s private: %w", r.dir, err)
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	for _, b := range binds {
+		if b.Writable {
+			return fmt.Errorf("writable bind %s", b.Source)
+		}
+		fd, err := unix.OpenTree(unix.AT_FDCWD, b.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW)
+		if err != nil {
+			return fmt.Errorf("open_tree %s: %w", b.Source, err)
+		}
+		err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+		if err == nil {
+			err = unix.MoveMount(fd, "", unix.AT_FDCWD, filepath.Join(r.dir, b.Target), unix.MOVE_MOUNT_F_EMPTY_PATH)
+		}
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("bind %s: %w", b.Source, err)
+		}
+	}
+	return nil
+}
+
+// remove unmounts the root filesystem (when prebind mounted it) and
+// removes its directory, never descending into a mount: if anything is
+// still mounted below it, the directory is left in place.
+func (r *rootfs) remove() error {
+	return removeRootDir(r.dir)
+}
+
+// removeRootDir detaches whatever is mounted at or below dir, then removes
+// dir unless a mount is still there.
+func removeRootDir(dir string) error {
+	dir, err := realPath(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for range 8 {
+		if !hasMountsUnder(dir) {
+			return os.RemoveAll(dir)
+		}
+		// One lazy unmount of the root detaches the whole tree.
+		runtime.LockOSThread() // the thread whose mounts were listed
+		err := unix.Unmount(dir, unix.MNT_DETACH)
+		runtime.UnlockOSThread()
+		if err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
+	}
+	return fmt.Errorf("%s: still mounted; left in place", dir)
+}
+
+// realPath returns the absolute path of dir with symlinks resolved, as the
+// mount table shows it.
+func realPath(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
+// hasMountsUnder says whether the mount table of the calling thread lists a
+// mount point at or below dir (or cannot be read). The thread's, not the
+// process's: libcontainer moves threads of the daemon into containers'
+// mount namespaces, and the main thread can stay there (/proc/self is the
+// main thread's view).
+func hasMountsUnder(dir string) bool {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space...) of a
+// mountinfo path.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/opencontainers/cgroups"
 	devices "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -74,7 +75,6 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 		Linux: &specs.Linux{
 			MaskedPaths:   maskedPaths,
 			ReadonlyPaths: readonlyPaths,
-			Resources:     &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.UserNamespace}, {Type: specs.MountNamespace}, {Type: specs.PIDNamespace},
 				{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.CgroupNamespace},
@@ -92,21 +92,6 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 			opts = append(opts, "ro")
 		}
 		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: b.Target, Type: "bind", Source: b.Source, Options: opts})
-	}
-	if cs.Cgroups {
-		spec.Linux.CgroupsPath = "sandbond/" + cs.ID
-		r := spec.Linux.Resources
-		if lim.Memory > 0 {
-			m := lim.Memory
-			r.Memory = &specs.LinuxMemory{Limit: &m, Swap: &m} // swap limit = memory+swap: no swap
-		}
-		if lim.Pids > 0 {
-			r.Pids = &specs.LinuxPids{Limit: &lim.Pids}
-		}
-		for _, d := range []struct{ major, minor int64 }{{1, 3}, {1, 5}, {1, 8}, {1, 9}} {
-			major, minor := d.major, d.minor
-			r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"})
-		}
 	}
 	// specconv puts pointers to its global AllowedDevices into the config
 	// and writes each container's root uid into them: serialize it and
@@ -133,6 +118,15 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 		return nil, fmt.Errorf("sandbox: container config: %w", err)
 	}
 	cfg.Devices = devs
+	// No cgroup settings for libcontainer: the launcher creates the
+	// sandbox's memory and pids cgroups itself and libcontainer only joins
+	// the init to them (see cgroupLayout). The path is what libcontainer
+	// would recompute if it ever loaded this state without its paths.
+	// There is no devices cgroup: /dev is a tmpfs with only the nodes
+	// above bind-mounted, and the container's user namespace can neither
+	// create device nodes nor open any on its own mounts (nodev, and
+	// SB_I_NODEV for every filesystem mounted in a user namespace).
+	cfg.Cgroups = &cgroups.Cgroup{Path: cgroupDirName + "/" + cs.ID, Resources: &cgroups.Resources{}}
 	if cs.Network == policy.NetworkNone || cs.Network == "" {
 		cfg.Networks = nil // loopback stays down
 	}

@@ -21,7 +21,9 @@ import (
 // State layout under the state directory:
 //
 //	containers/ID   libcontainer state of one sandbox
-//	rootfs/ID       the root directory of one launcher
+//	rootfs/ID       the root directory of one launcher and interpreter
+//	                command (a private mount with the interpreter's
+//	                files bound read-only in it, when the daemon is root)
 //
 // Every ID starts with OWNERPID.OWNERSTART. (the daemon's pid and its start
 // time in clock ticks), so a daemon can tell its own entries from those of
@@ -95,7 +97,11 @@ func cleanStale(dir string, log *slog.Logger) {
 	ents, _ = os.ReadDir(rroot)
 	for _, e := range ents {
 		if !ownerAlive(e.Name()) {
-			_ = os.RemoveAll(filepath.Join(rroot, e.Name()))
+			// Unmounts what the launcher bound there first (see
+			// rootfs.prebind): RemoveAll never descends into a mount.
+			if err := removeRootDir(filepath.Join(rroot, e.Name())); err != nil {
+				log.Warn("sandbox: removing stale root filesystem", "dir", e.Name(), "err", err)
+			}
 		}
 	}
 }
