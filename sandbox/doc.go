@@ -68,6 +68,12 @@
 //		...
 //	}
 //
+// Importing the package pins the main goroutine to the main thread (see
+// mainthread_linux.go: libcontainer's namespace-joining goroutines must
+// never run there). A pinned goroutine wakes up more slowly than others, so
+// make frequent bond calls from other goroutines (HTTP handlers, workers),
+// not from main itself.
+//
 // Init also re-executes the program once from a sealed in-memory copy of its
 // own binary, so that libcontainer does not have to copy the whole binary at
 // every start (its protection against CVE-2019-5736). Set

@@ -182,18 +182,18 @@ type Result struct {
 	Err             error
 }
 
-// Run measures each case in many short pairs: a batch of the floor, then
-// the same number of operations through sandbond, a few milliseconds
-// apart. The ratio is the median of the pairs' ratios, so that load that
-// changes over hundreds of milliseconds (other processes on a small
-// machine) cancels out; the times are medians too. benchtime bounds the
-// total time per case.
+// Run measures each case in rounds, alternating the floor and sandbond,
+// each measurement lasting about benchtime/rounds. The ratio is the median
+// of the rounds' ratios, so that load that changes between rounds cancels
+// out; the times are medians too. (Batches much shorter than ~100 ms bias
+// the result on small VMs: an interpreter that has just slept wakes
+// differently from one in a steady ping-pong.)
 func Run(cases []Case, rounds int, benchtime time.Duration) []Result {
 	var out []Result
 	for _, c := range cases {
 		res := Result{Case: c}
 		if res.Err = c.Prepare(); res.Err == nil {
-			res.Sandbond, res.Floor, res.Ratio, res.Err = pairs(c, rounds, benchtime)
+			res.Sandbond, res.Floor, res.Ratio, res.Err = alternate(c, max(rounds, 3), benchtime/time.Duration(max(rounds, 3)))
 		}
 		out = append(out, res)
 	}
@@ -203,27 +203,18 @@ func Run(cases []Case, rounds int, benchtime time.Duration) []Result {
 	return out
 }
 
-// pairs runs at least rounds floor/sandbond pairs within about benchtime.
-func pairs(c Case, rounds int, benchtime time.Duration) (sb, fl time.Duration, ratio float64, err error) {
-	// Size a batch to about 5 ms of floor work (at least one operation).
-	per, err := Measure(c.Floor, 20*time.Millisecond)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	n := max(1, int(5*time.Millisecond/max(per, 1)))
+func alternate(c Case, rounds int, each time.Duration) (sb, fl time.Duration, ratio float64, err error) {
 	var sbs, fls []time.Duration
 	var ratios []float64
-	start := time.Now()
-	for r := 0; r < max(rounds, 3) || (time.Since(start) < benchtime && r < 1000); r++ {
-		t0 := time.Now()
-		if err := c.Floor(n); err != nil {
+	for r := 0; r < rounds; r++ {
+		f, err := Measure(c.Floor, each)
+		if err != nil {
 			return 0, 0, 0, err
 		}
-		t1 := time.Now()
-		if err := c.Sandbond(n); err != nil {
+		s, err := Measure(c.Sandbond, each)
+		if err != nil {
 			return 0, 0, 0, err
 		}
-		f, s := t1.Sub(t0)/time.Duration(n), time.Since(t1)/time.Duration(n)
 		fls, sbs = append(fls, f), append(sbs, s)
 		ratios = append(ratios, float64(s)/float64(max(f, 1)))
 	}
