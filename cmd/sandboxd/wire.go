@@ -145,14 +145,6 @@ func readBody(buf []byte, r io.Reader) ([]byte, error) {
 	}
 }
 
-func trimJSONErr(err error) string {
-	s := err.Error()
-	if len(s) > 5 && s[:6] == "json: " {
-		s = s[6:]
-	}
-	return s
-}
-
 // encodeValue writes a value from a bond (see the bond package's type
 // table) as JSON in the API's format.
 func encodeValue(buf *bytes.Buffer, v any, depth int) error {
