@@ -12,6 +12,10 @@ import (
 // call within it reads without handing the stream over.
 const idleDelay = 2 * time.Millisecond
 
+// drainWait bounds reading what has already arrived once a call's context
+// is done.
+const drainWait = 50 * time.Millisecond
+
 var (
 	errContextDone = errors.New("context done")
 	errGraceOver   = errors.New("grace period over")
@@ -27,6 +31,7 @@ func (b *Bond) readMessage(ctx context.Context, deadline time.Time, idle bool) (
 		b.pending = nil
 		return m, nil
 	}
+	draining := false
 	for {
 		// Every wake-up (a deadline set by fail, a kick, ctx or the grace
 		// timer) is re-checked here after the deadline is re-armed, so
@@ -36,14 +41,24 @@ func (b *Bond) readMessage(ctx context.Context, deadline time.Time, idle bool) (
 			return nil, b.brokenErr()
 		case idle && b.kick.Load():
 			return nil, errKicked
-		case ctx.Err() != nil:
-			return nil, errContextDone
+		case ctx.Err() != nil && !draining:
+			// Read what has already arrived before giving up: an
+			// interrupt sent after the reply was written would land in
+			// the next call.
+			if !b.dataReady() {
+				return nil, errContextDone
+			}
+			draining = true
+			_ = b.fromInterp.SetReadDeadline(time.Now().Add(drainWait))
 		case !deadline.IsZero() && !time.Now().Before(deadline):
 			return nil, errGraceOver
 		}
 		line, err := b.lines.next()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if draining {
+					return nil, errContextDone
+				}
 				_ = b.fromInterp.SetReadDeadline(deadline)
 				continue
 			}
@@ -62,6 +77,9 @@ func (b *Bond) readMessage(ctx context.Context, deadline time.Time, idle bool) (
 		}
 		if m.op == "output" {
 			b.out.message(m.fd, m.data)
+			if draining && !b.dataReady() {
+				return nil, errContextDone
+			}
 			continue
 		}
 		if m.valueRaw != nil {
