@@ -227,6 +227,14 @@ func (b *Bond) trace(dir string, line []byte) {
 	}
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
+	b.traceLocked(dir, line)
+}
+
+// traceLocked writes one transcript line; the caller holds writeMu.
+func (b *Bond) traceLocked(dir string, line []byte) {
+	if b.opts.Transcript == nil {
+		return
+	}
 	buf := make([]byte, 0, len(dir)+len(line)+1)
 	buf = append(append(append(buf, dir...), bytes.TrimSuffix(line, []byte("\n"))...), '\n')
 	_, _ = b.opts.Transcript.Write(buf)
@@ -235,28 +243,29 @@ func (b *Bond) trace(dir string, line []byte) {
 // write sends bytes to the interpreter. A write cut short by ctx leaves a
 // partial message in the stream, so it breaks the bond.
 func (b *Bond) write(ctx context.Context, data []byte, traced bool) error {
-	if err := b.Err(); err != nil {
-		return err // not sent, so not traced either
-	}
-	if traced {
-		b.trace("-> ", data)
-	}
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
 	if err := b.Err(); err != nil {
-		return err
+		return err // not sent, so not traced either
 	}
 	stop := context.AfterFunc(ctx, func() { _ = b.toInterp.SetWriteDeadline(time.Now()) })
-	_, err := b.toInterp.Write(data)
+	n, err := b.toInterp.Write(data)
 	if !stop() {
 		_ = b.toInterp.SetWriteDeadline(time.Time{})
+	}
+	if traced && n > 0 {
+		// Under writeMu, so a reply is never traced before its request.
+		b.traceLocked("-> ", data[:n])
 	}
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("write to %s interpreter: %w", b.lang, ctx.Err())
-		b.fail(err, true)
+		if n == 0 {
+			return err // nothing was sent: the stream is intact
+		}
+		b.fail(err, true) // a partial message: the stream is broken
 		return err
 	}
 	b.fail(b.terminated(), false)
