@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -127,14 +128,11 @@ func (e *encoder) value(v any, depth int) error {
 		}
 		e.buf = append(e.buf, ']')
 	case map[string]any:
-		return e.stringMap(len(x), func(yield func(string, any) error) error {
-			for k, el := range x {
-				if err := yield(k, el); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, depth)
+		members := make([]member, 0, len(x))
+		for k, el := range x {
+			members = append(members, member{k, el})
+		}
+		return e.object(members, depth)
 	case json.RawMessage:
 		return e.raw(x)
 	case json.Marshaler:
@@ -174,26 +172,36 @@ func (e *encoder) bytes(b []byte) {
 	e.buf = append(e.buf, `"}`...)
 }
 
-// stringMap writes an object, escaping a lone "$" key with one more "$".
-func (e *encoder) stringMap(n int, each func(func(string, any) error) error, depth int) error {
+// member is one key and value of a map being encoded.
+type member struct {
+	key string
+	val any
+}
+
+// object writes a map's members sorted by key, so that a value always
+// encodes the same way (transcripts, tests, the daemon's answers), and
+// escapes a lone "$" key with one more "$".
+func (e *encoder) object(members []member, depth int) error {
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
 	e.buf = append(e.buf, '{')
-	first := true
-	err := each(func(k string, v any) error {
-		if !first {
+	for i, m := range members {
+		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		first = false
-		if n == 1 && len(k) > 0 && k[0] == '$' {
+		k := m.key
+		if len(members) == 1 && len(k) > 0 && k[0] == '$' {
 			k = "$" + k
 		}
 		if err := e.str(k); err != nil {
 			return err
 		}
 		e.buf = append(e.buf, ':')
-		return e.value(v, depth+1)
-	})
+		if err := e.value(m.val, depth+1); err != nil {
+			return err
+		}
+	}
 	e.buf = append(e.buf, '}')
-	return err
+	return nil
 }
 
 // raw re-encodes JSON made by encoding/json, so that it follows the
@@ -264,15 +272,11 @@ func (e *encoder) reflectValue(rv reflect.Value, depth int) error {
 			e.buf = append(e.buf, "null"...)
 			return nil
 		}
-		return e.stringMap(rv.Len(), func(yield func(string, any) error) error {
-			it := rv.MapRange()
-			for it.Next() {
-				if err := yield(it.Key().String(), it.Value().Interface()); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, depth)
+		members := make([]member, 0, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			members = append(members, member{it.Key().String(), it.Value().Interface()})
+		}
+		return e.object(members, depth)
 	case reflect.Struct:
 		r, err := json.Marshal(rv.Interface())
 		if err != nil {

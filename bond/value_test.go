@@ -573,3 +573,15 @@ func TestMarshalUnmarshalValue(t *testing.T) {
 		t.Fatalf("duplicate keys accepted: %v", err)
 	}
 }
+
+func TestMarshalValueSortsKeys(t *testing.T) {
+	for i := 0; i < 20; i++ { // map order is random: one lucky run proves nothing
+		got, err := MarshalValue(map[string]any{"b": 1, "a": map[string]int{"z": 1, "y": 2}, "c": nil})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"a":{"y":2,"z":1},"b":1,"c":null}`; string(got) != want {
+			t.Fatalf("MarshalValue = %s, want %s", got, want)
+		}
+	}
+}

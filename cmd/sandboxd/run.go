@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/sandbond/sandbond/bond"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -82,12 +82,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *expr == "" {
 		return nil
 	}
-	var buf bytes.Buffer
-	if err := encodeValue(&buf, v, 0); err != nil {
+	data, err := bond.MarshalValue(v)
+	if err != nil {
 		return err
 	}
-	buf.WriteByte('\n')
-	_, err = stdout.Write(buf.Bytes())
+	_, err = stdout.Write(append(data, '\n'))
 	return err
 }
 

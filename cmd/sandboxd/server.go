@@ -12,6 +12,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/sandbond/sandbond/bond"
 )
 
 // server is the daemon's core: the pools of the current config (a
@@ -297,7 +299,9 @@ func (s *server) call(w http.ResponseWriter, r *http.Request, g *generation, k *
 	}
 	var buf bytes.Buffer
 	buf.WriteString(`{"result":`)
-	if err := encodeValue(&buf, v, 0); err != nil {
+	data, err := bond.MarshalValue(v)
+	buf.Write(data)
+	if err != nil {
 		e := &apiError{Status: http.StatusBadGateway, Kind: kindSerialization, Message: "the result cannot be written as JSON: " + err.Error()}
 		writeError(w, e)
 		return e

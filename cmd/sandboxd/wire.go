@@ -2,19 +2,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/big"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/sandbond/sandbond/bond"
 )
@@ -144,129 +138,3 @@ func readBody(buf []byte, r io.Reader) ([]byte, error) {
 		}
 	}
 }
-
-// encodeValue writes a value from a bond (see the bond package's type
-// table) as JSON in the API's format.
-func encodeValue(buf *bytes.Buffer, v any, depth int) error {
-	if depth > 512 {
-		return errors.New("value nested too deeply")
-	}
-	switch x := v.(type) {
-	case nil:
-		buf.WriteString("null")
-	case bool:
-		buf.WriteString(strconv.FormatBool(x))
-	case int64:
-		buf.WriteString(strconv.FormatInt(x, 10))
-	case int:
-		buf.WriteString(strconv.Itoa(x))
-	case *big.Int:
-		if x == nil {
-			buf.WriteString("null")
-		} else {
-			buf.WriteString(x.String())
-		}
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("%v cannot be written as JSON", x)
-		}
-		b := strconv.AppendFloat(nil, x, 'g', -1, 64)
-		if !bytes.ContainsAny(b, ".eE") {
-			b = append(b, ".0"...)
-		}
-		buf.Write(b)
-	case string:
-		return encodeString(buf, x)
-	case []byte:
-		buf.WriteString(`{"$bytes":"`)
-		buf.WriteString(base64.StdEncoding.EncodeToString(x))
-		buf.WriteString(`"}`)
-	case []any:
-		buf.WriteByte('[')
-		for i, el := range x {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := encodeValue(buf, el, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			ek := k
-			if len(x) == 1 && len(k) > 0 && k[0] == '$' {
-				ek = "$" + k
-			}
-			if err := encodeString(buf, ek); err != nil {
-				return err
-			}
-			buf.WriteByte(':')
-			if err := encodeValue(buf, x[k], depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case json.RawMessage:
-		buf.Write(x)
-	default:
-		b, err := json.Marshal(x)
-		if err != nil {
-			return err
-		}
-		buf.Write(b)
-	}
-	return nil
-}
-
-func encodeString(buf *bytes.Buffer, s string) error {
-	if !utf8.ValidString(s) {
-		return errors.New("string is not valid UTF-8")
-	}
-	buf.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		var esc string
-		switch {
-		case c == '"':
-			esc = `\"`
-		case c == '\\':
-			esc = `\\`
-		case c == '\n':
-			esc = `\n`
-		case c == '\r':
-			esc = `\r`
-		case c == '\t':
-			esc = `\t`
-		case c < 0x20, c == '<', c == '>', c == '&': // as encoding/json escapes them
-			esc = `\u00` + string(hexDigits[c>>4]) + string(hexDigits[c&0xf])
-		case c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9): // U+2028, U+2029
-			buf.WriteString(s[start:i])
-			buf.WriteString(`\u202`)
-			buf.WriteByte(hexDigits[s[i+2]&0xf])
-			i += 2
-			start = i + 1
-			continue
-		default:
-			continue
-		}
-		buf.WriteString(s[start:i])
-		buf.WriteString(esc)
-		start = i + 1
-	}
-	buf.WriteString(s[start:])
-	buf.WriteByte('"')
-	return nil
-}
-
-const hexDigits = "0123456789abcdef"
