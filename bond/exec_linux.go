@@ -38,7 +38,18 @@ func (l ExecLauncher) Launch(ctx context.Context, spec *LaunchSpec) (Process, er
 	for len(files) < 3 {
 		files = append(files, nil)
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = optFile(files[0]), optFile(files[1]), optFile(files[2])
+	// Assign only real files: a nil *os.File in these interfaces would
+	// not be nil, and the child would get a closed descriptor instead of
+	// /dev/null.
+	if files[0] != nil {
+		cmd.Stdin = files[0]
+	}
+	if files[1] != nil {
+		cmd.Stdout = files[1]
+	}
+	if files[2] != nil {
+		cmd.Stderr = files[2]
+	}
 	cmd.ExtraFiles = files[3:]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -46,9 +57,6 @@ func (l ExecLauncher) Launch(ctx context.Context, spec *LaunchSpec) (Process, er
 	}
 	return &execProcess{cmd: cmd, group: l.InterruptGroup}, nil
 }
-
-// optFile keeps a nil *os.File a nil interface, so exec uses /dev/null.
-func optFile(f *os.File) *os.File { return f }
 
 type execProcess struct {
 	cmd    *exec.Cmd
