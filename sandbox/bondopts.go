@@ -38,18 +38,26 @@ func BondOptions(profile *policy.Profile) *bond.Options {
 	o.MaxMessageBytes = int(min(p.Protocol.MaxMessageBytes, int64(maxInt)))
 	o.MaxOutputBytes = p.Limits.OutputBytes
 	o.Timeout = p.Limits.WallPerCall.Std()
+	o.Env = profileEnv(p)
+	return o
+}
+
+// profileEnv is a profile's environment: the allowed host variables that
+// are set, then the fixed ones (which win), never anything else.
+func profileEnv(p *policy.Profile) []string {
+	env := []string{}
 	for _, k := range p.Env.Allow {
 		if _, set := p.Env.Set[k]; set {
 			continue // env.set wins
 		}
 		if v, ok := os.LookupEnv(k); ok {
-			o.Env = append(o.Env, k+"="+v)
+			env = append(env, k+"="+v)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Env.Set)) {
-		o.Env = append(o.Env, k+"="+p.Env.Set[k])
+		env = append(env, k+"="+p.Env.Set[k])
 	}
-	return o
+	return env
 }
 
 const maxInt = int(^uint(0) >> 1)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sandbond/sandbond/drivers"
 )
 
 // interpreter is what a language interpreter needs inside a container.
@@ -36,19 +38,14 @@ print(json.dumps([sys.executable,[x for x in sys.path if x]+[p.get("stdlib",""),
 	"node": {"-e", `console.log(JSON.stringify([process.execPath, require("module").globalPaths.concat(["/usr/share/nodejs","/usr/lib/nodejs"]), []]))`},
 }
 
-// languageOf maps a driver or profile language name to a query key.
+// languageOf maps a driver or profile language name (or alias) to the
+// driver's canonical name, the key of interpQueries; "" when unknown.
 func languageOf(lang string) string {
-	switch strings.ToLower(lang) {
-	case "python", "python3", "py":
-		return "python"
-	case "php":
-		return "php"
-	case "perl", "perl5":
-		return "perl"
-	case "node", "nodejs", "javascript", "js":
-		return "node"
+	d, err := drivers.Lookup(lang)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return d.Name
 }
 
 type interpKey struct{ lang, cmd string }

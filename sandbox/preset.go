@@ -2,8 +2,6 @@ package sandbox
 
 import (
 	"fmt"
-	"os"
-	"sort"
 	"strings"
 
 	"github.com/sandbond/sandbond/bond"
@@ -46,7 +44,7 @@ func PresetOptions(p *policy.Profile) (*bond.Options, error) {
 	o := &bond.Options{Channel: bond.ChannelStdio}
 	switch l.Type {
 	case policy.LauncherPlain:
-		o.Channel, o.Env = bond.ChannelFDs, presetEnv(p, os.Environ())
+		o.Channel, o.Env = bond.ChannelFDs, profileEnv(p)
 		if p.Interpreter != "" {
 			o.Command = shellQuote(p.Interpreter)
 		}
@@ -73,29 +71,6 @@ func PresetOptions(p *policy.Profile) (*bond.Options, error) {
 		return nil, fmt.Errorf("profile %q: launcher %q is not a preset", p.Name, l.Type)
 	}
 	return o, nil
-}
-
-// presetEnv is the profile's environment: allowed host variables that are
-// set, then fixed ones, sorted.
-func presetEnv(p *policy.Profile, host []string) []string {
-	vals := map[string]string{}
-	for _, kv := range host {
-		k, v, _ := strings.Cut(kv, "=")
-		for _, allowed := range p.Env.Allow {
-			if k == allowed {
-				vals[k] = v
-			}
-		}
-	}
-	for k, v := range p.Env.Set {
-		vals[k] = v
-	}
-	env := make([]string, 0, len(vals))
-	for k, v := range vals {
-		env = append(env, k+"="+v)
-	}
-	sort.Strings(env)
-	return env
 }
 
 func join(words ...string) string {
