@@ -1,11 +1,11 @@
 package bond
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 )
 
 // Eval evaluates one expression in the interpreter's global scope and
@@ -109,7 +109,7 @@ func decodeMessage[T any](b *Bond, m *message) (T, error) {
 		return x, nil
 	}
 	var err error
-	if !strings.ContainsRune(string(m.valueRaw), '{') {
+	if bytes.IndexByte(m.valueRaw, '{') < 0 {
 		err = json.Unmarshal(m.valueRaw, &out) // no maps, hence no tags
 	} else {
 		out, err = Decode[T](m.value)

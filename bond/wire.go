@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -150,7 +151,7 @@ func checkMembers(op string, obj map[string]any, members []string) error {
 	if len(obj) != len(members)+1 {
 		var unknown []string
 		for k := range obj {
-			if k != "op" && !contains(members, k) {
+			if k != "op" && !slices.Contains(members, k) {
 				unknown = append(unknown, k)
 			}
 		}
@@ -165,15 +166,6 @@ func checkMembers(op string, obj map[string]any, members []string) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func getInt(obj map[string]any, key string, lo, hi int64) (int64, error) {
