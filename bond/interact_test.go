@@ -4,41 +4,28 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 )
 
-func openPython(t *testing.T) *Bond {
-	t.Helper()
-	b, err := Open(context.Background(), "python", &Options{GracePeriod: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
-}
-
 func TestInteractLines(t *testing.T) {
 	cases := []struct {
 		name, input string
 		want        []string
-		notWant     []string
 	}{
-		{"statements and expressions", "x = 41\n!x + 1\n", []string{"42"}, nil},
-		{"continuation", "def f():\\\n    return 7\n!f()\n", []string{"7"}, nil},
-		{"remote error keeps going", "!1/0\n!'after'\n", []string{"ZeroDivisionError", `"after"`}, nil},
-		{"ctrl-c abandons a block", "def g():\\\n\x03\n!'g' in globals()\n", []string{"^C", "false"}, nil},
-		{"output is shown", "print('hello from python')\n", []string{"hello from python"}, nil},
-		{"last line without newline", "!2+2", []string{"4"}, nil},
+		{"statements and expressions", "x = 41\n!x + 1\n", []string{"42"}},
+		{"continuation", "def f():\\\n    return 7\n!f()\n", []string{"7"}},
+		{"remote error keeps going", "!1/0\n!'after'\n", []string{"ZeroDivisionError", `"after"`}},
+		{"ctrl-c abandons a block", "def g():\\\n\x03\n!'g' in globals()\n", []string{"^C", "false"}},
+		{"output is shown", "print('hello from python')\n", []string{"hello from python"}},
+		{"last line without newline", "!2+2", []string{"4"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := openPython(t)
+			b := openPy(t, &Options{GracePeriod: 2 * time.Second})
 			var out bytes.Buffer
 			if err := b.Interact(context.Background(), strings.NewReader(c.input), &out); err != nil {
 				t.Fatalf("Interact: %v", err)
@@ -52,42 +39,26 @@ func TestInteractLines(t *testing.T) {
 	}
 }
 
-// syncBuffer collects what the pty master reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) waitFor(t *testing.T, what string) {
+// waitFor polls the buffer until it shows what (a pty's screen has no
+// other signal to wait on).
+func (s *lockedBuffer) waitFor(t *testing.T, what string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		s.mu.Lock()
-		ok := strings.Contains(s.buf.String(), what)
-		s.mu.Unlock()
-		if ok {
-			return
+	for !strings.Contains(s.String(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("terminal never showed %q; screen: %q", what, s.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t.Fatalf("terminal never showed %q; screen: %q", what, s.buf.String())
 }
 
 func TestInteractPty(t *testing.T) {
-	b := openPython(t)
+	b := openPy(t, &Options{GracePeriod: 2 * time.Second})
 	master, slave, err := pty.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	screen := &syncBuffer{}
+	screen := &lockedBuffer{}
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(screen, master); close(copied) }()
 	done := make(chan error, 1)
@@ -132,5 +103,4 @@ func TestInteractPty(t *testing.T) {
 	if err := b.Err(); err != nil {
 		t.Fatalf("bond broken after the session: %v", err)
 	}
-	_ = os.Stdout.Sync()
 }
