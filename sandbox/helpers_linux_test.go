@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,12 +67,15 @@ type result struct {
 	Proc     *Process
 }
 
-// run starts argv in l with the protocol pipes on fds 3 (input, closed
-// after in is written) and 4 (output), stderr captured, and waits for it.
-// inspect, when set, runs while the process is alive, after it printed its
-// first byte on fd 4.
-func run(t testing.TB, l *ContainerLauncher, lang string, argv []string, in string, inspect func(p *Process)) result {
-	t.Helper()
+// piped is a process started with the protocol pipes (the host writes
+// fd 3, reads fd 4) and its stderr collected in the background.
+type piped struct {
+	p      *Process
+	w3, r4 *os.File
+	stderr chan []byte
+}
+
+func launchPiped(l *ContainerLauncher, lang string, argv []string) (*piped, error) {
 	r3, w3, _ := os.Pipe()
 	r4, w4, _ := os.Pipe()
 	re, we, _ := os.Pipe()
@@ -87,29 +89,41 @@ func run(t testing.TB, l *ContainerLauncher, lang string, argv []string, in stri
 		w3.Close()
 		r4.Close()
 		re.Close()
+		return nil, err
+	}
+	pp := &piped{p: bp.(*Process), w3: w3, r4: r4, stderr: make(chan []byte, 1)}
+	go func() { b, _ := io.ReadAll(re); re.Close(); pp.stderr <- b }()
+	return pp, nil
+}
+
+// finish reads fd 4 to its end after the out already read, and reaps.
+func (pp *piped) finish(out []byte) result {
+	rest, _ := io.ReadAll(pp.r4)
+	pp.r4.Close()
+	werr := pp.p.Wait()
+	return result{Out: string(append(out, rest...)), Err: string(<-pp.stderr), WaitErr: werr, Pid: pp.p.Pid(), Proc: pp.p}
+}
+
+// run starts argv in l with the protocol pipes on fds 3 (input, closed
+// after in is written) and 4 (output), stderr captured, and waits for it.
+// inspect, when set, runs while the process is alive, after it printed its
+// first byte on fd 4.
+func run(t testing.TB, l *ContainerLauncher, lang string, argv []string, in string, inspect func(p *Process)) result {
+	t.Helper()
+	pp, err := launchPiped(l, lang, argv)
+	if err != nil {
 		t.Fatalf("Launch: %v", err)
 	}
-	p := bp.(*Process)
-	var wg sync.WaitGroup
-	var errOut []byte
-	wg.Add(1)
-	go func() { defer wg.Done(); errOut, _ = io.ReadAll(re) }()
-	go func() { io.WriteString(w3, in); w3.Close() }()
+	go func() { io.WriteString(pp.w3, in); pp.w3.Close() }()
 	var out []byte
 	if inspect != nil {
 		b := make([]byte, 1)
-		if n, _ := r4.Read(b); n == 1 {
+		if n, _ := pp.r4.Read(b); n == 1 {
 			out = append(out, b[0])
-			inspect(p)
+			inspect(pp.p)
 		}
 	}
-	rest, _ := io.ReadAll(r4)
-	out = append(out, rest...)
-	r4.Close()
-	werr := p.Wait()
-	wg.Wait()
-	re.Close()
-	return result{Out: string(out), Err: string(errOut), WaitErr: werr, Pid: p.Pid(), Proc: p}
+	return pp.finish(out)
 }
 
 // py runs a python3 program in l.
@@ -123,39 +137,18 @@ func py(t testing.TB, l *ContainerLauncher, code, in string, inspect func(p *Pro
 // on fd 3 and closes it.
 func runHandshake(t testing.TB, l *ContainerLauncher, lang string, argv []string, inspect func(p *Process)) result {
 	t.Helper()
-	r3, w3, _ := os.Pipe()
-	r4, w4, _ := os.Pipe()
-	re, we, _ := os.Pipe()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	bp, err := l.Launch(ctx, &bond.LaunchSpec{Language: lang, Argv: argv, Env: os.Environ(), Files: []*os.File{nil, nil, we, r3, w4}})
-	r3.Close()
-	w4.Close()
-	we.Close()
+	pp, err := launchPiped(l, lang, argv)
 	if err != nil {
-		w3.Close()
-		r4.Close()
-		re.Close()
 		t.Errorf("Launch: %v", err)
 		return result{WaitErr: err}
 	}
-	p := bp.(*Process)
-	var errOut []byte
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); errOut, _ = io.ReadAll(re) }()
 	b := make([]byte, 1)
-	if n, _ := r4.Read(b); n == 1 {
-		inspect(p)
+	if n, _ := pp.r4.Read(b); n == 1 {
+		inspect(pp.p)
 	}
-	w3.Write([]byte{1})
-	w3.Close()
-	rest, _ := io.ReadAll(r4)
-	r4.Close()
-	werr := p.Wait()
-	wg.Wait()
-	re.Close()
-	return result{Out: string(rest), Err: string(errOut), WaitErr: werr, Pid: p.Pid(), Proc: p}
+	pp.w3.Write([]byte{1})
+	pp.w3.Close()
+	return pp.finish(nil)
 }
 
 // skipOrFail skips a test that cannot run here, except under CI (CI set),
