@@ -140,20 +140,27 @@ func langCases(lang string) []Case {
 
 func coldBond(lang string) func(n int) error {
 	return func(n int) error {
-		ctx := context.Background()
 		for i := 0; i < n; i++ {
-			bd, err := bond.Open(ctx, lang, nil)
-			if err != nil {
-				return err
-			}
-			_, err = bd.Eval(ctx, "1+1")
-			_ = bd.Close()
-			if err != nil {
+			if _, err := firstResult(context.Background(), lang, nil); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+}
+
+// firstResult opens a bond, evaluates 1+1 and closes it, returning the
+// time to the first result.
+func firstResult(ctx context.Context, lang string, o *bond.Options) (time.Duration, error) {
+	t0 := time.Now()
+	b, err := bond.Open(ctx, lang, o)
+	if err != nil {
+		return 0, err
+	}
+	_, err = b.Eval(ctx, "1+1")
+	d := time.Since(t0)
+	_ = b.Close()
+	return d, err
 }
 
 func coldFloor(lang string) func(n int) error {

@@ -126,27 +126,9 @@ func coldRows(lang string, rounds int, benchtime time.Duration) []Result {
 	sandboxed := func() (time.Duration, error) {
 		o := sandbox.BondOptions(prof)
 		o.Launcher = l
-		t0 := time.Now()
-		b, err := bond.Open(ctx, lang, o)
-		if err != nil {
-			return 0, err
-		}
-		_, err = b.Eval(ctx, "1+1")
-		d := time.Since(t0)
-		_ = b.Close()
-		return d, err
+		return firstResult(ctx, lang, o)
 	}
-	plain := func() (time.Duration, error) {
-		t0 := time.Now()
-		b, err := bond.Open(ctx, lang, nil)
-		if err != nil {
-			return 0, err
-		}
-		_, err = b.Eval(ctx, "1+1")
-		d := time.Since(t0)
-		_ = b.Close()
-		return d, err
-	}
+	plain := func() (time.Duration, error) { return firstResult(ctx, lang, nil) }
 	floor := func() (time.Duration, error) {
 		t0 := time.Now()
 		fl, err := startFloor(ctx, lang)
