@@ -42,6 +42,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 	"github.com/sandbond/sandbond/profiles"
 )
@@ -431,7 +432,7 @@ func TestBattery(t *testing.T) {
 	needRoot(t)
 	for _, lang := range batteryLangs {
 		if _, err := exec.LookPath(map[string]string{"python": "python3", "php": "php", "perl": "perl", "node": "node"}[lang]); err != nil {
-			skipOrFail(t, "%s is not installed", lang)
+			testenv.SkipOrFail(t, "%s is not installed", lang)
 		}
 	}
 	h := newBatteryHost(t)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -43,9 +44,7 @@ func testProfile(lang string) *policy.Profile {
 
 func needRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root (the rootless test runs this binary as SANDBOND_TEST_USER)")
-	}
+	testenv.NeedRoot(t, "containers (the rootless test runs this binary as SANDBOND_TEST_USER)")
 }
 
 func newTestLauncher(t testing.TB, p *policy.Profile, opts ...Option) *ContainerLauncher {
@@ -149,14 +148,4 @@ func runHandshake(t testing.TB, l *ContainerLauncher, lang string, argv []string
 	pp.w3.Write([]byte{1})
 	pp.w3.Close()
 	return pp.finish(nil)
-}
-
-// skipOrFail skips a test that cannot run here, except under CI (CI set),
-// where every sandbox test must run for real.
-func skipOrFail(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("cannot run under CI: "+format, args...)
-	}
-	t.Skipf(format, args...)
 }

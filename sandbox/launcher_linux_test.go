@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -36,7 +37,7 @@ func TestLanguages(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
 			if _, err := os.Stat("/usr/bin/" + tc.argv[0]); err != nil {
-				skipOrFail(t, "%s not installed", tc.argv[0])
+				testenv.SkipOrFail(t, "%s not installed", tc.argv[0])
 			}
 			l := newTestLauncher(t, testProfile(tc.lang))
 			r := run(t, l, tc.lang, tc.argv, "hello", nil)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -580,7 +581,7 @@ func TestPoolLanguages(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
 			if _, err := exec.LookPath(tc.interp); err != nil {
-				skipOrFail(t, "%s not installed", tc.interp)
+				testenv.SkipOrFail(t, "%s not installed", tc.interp)
 			}
 			checkLeaks(t)
 			prof := poolProfile(tc.lang, func(p *policy.Profile) {

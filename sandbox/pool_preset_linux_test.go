@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -110,10 +111,10 @@ func TestPoolPresetSudo(t *testing.T) {
 	needRoot(t)
 	name := os.Getenv("SANDBOND_TEST_USER")
 	if name == "" {
-		skipOrFail(t, "SANDBOND_TEST_USER is not set: the sudo preset runs interpreters as that user")
+		testenv.SkipOrFail(t, "SANDBOND_TEST_USER is not set: the sudo preset runs interpreters as that user")
 	}
 	if _, err := exec.LookPath("sudo"); err != nil {
-		skipOrFail(t, "sudo not installed")
+		testenv.SkipOrFail(t, "sudo not installed")
 	}
 	u, err := user.Lookup(name)
 	if err != nil {

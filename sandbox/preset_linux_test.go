@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -106,10 +107,10 @@ func TestPresetSudo(t *testing.T) {
 	needRoot(t)
 	name := os.Getenv("SANDBOND_TEST_USER")
 	if name == "" {
-		skipOrFail(t, "SANDBOND_TEST_USER is not set: the sudo preset runs interpreters as that user")
+		testenv.SkipOrFail(t, "SANDBOND_TEST_USER is not set: the sudo preset runs interpreters as that user")
 	}
 	if _, err := exec.LookPath("sudo"); err != nil {
-		skipOrFail(t, "sudo not installed")
+		testenv.SkipOrFail(t, "sudo not installed")
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
@@ -141,7 +142,7 @@ func startSSHD(t *testing.T) []string {
 	sshd, err := exec.LookPath("sshd")
 	if err != nil {
 		if sshd, err = exec.LookPath("/usr/sbin/sshd"); err != nil {
-			skipOrFail(t, "OpenSSH server not installed")
+			testenv.SkipOrFail(t, "OpenSSH server not installed")
 		}
 	}
 	dir := t.TempDir()
@@ -245,7 +246,7 @@ lxc.pty.max = 0
 func TestPresetLXC(t *testing.T) {
 	needRoot(t)
 	if _, err := exec.LookPath("lxc-execute"); err != nil {
-		skipOrFail(t, "lxc not installed (Debian package lxc)")
+		testenv.SkipOrFail(t, "lxc not installed (Debian package lxc)")
 	}
 	name := fmt.Sprintf("sandbond-test-%d", os.Getpid())
 	dir := filepath.Join("/var/lib/lxc", name)

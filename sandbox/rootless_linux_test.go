@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 const envRootlessChild = "SANDBOND_ROOTLESS_CHILD"
@@ -21,7 +23,7 @@ const envRootlessChild = "SANDBOND_ROOTLESS_CHILD"
 func TestRootless(t *testing.T) {
 	name := os.Getenv("SANDBOND_TEST_USER")
 	if name == "" {
-		skipOrFail(t, "SANDBOND_TEST_USER is not set: set it to an unprivileged user to test the rootless launcher")
+		testenv.SkipOrFail(t, "SANDBOND_TEST_USER is not set: set it to an unprivileged user to test the rootless launcher")
 	}
 	needRoot(t)
 	u, err := user.Lookup(name)
@@ -30,7 +32,7 @@ func TestRootless(t *testing.T) {
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		skipOrFail(t, "setpriv not installed (util-linux)")
+		testenv.SkipOrFail(t, "setpriv not installed (util-linux)")
 	}
 	// The test binary lives in a 0700 build directory: copy it where the
 	// user can run it.

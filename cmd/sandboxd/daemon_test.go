@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 // testUser returns the unprivileged user the CI creates.
@@ -26,7 +30,7 @@ func testUser(t *testing.T) (uid, gid uint32) {
 	}
 	u, err := user.Lookup(name)
 	if err != nil {
-		t.Skipf("no user %s (the CI creates it)", name)
+		testenv.SkipOrFail(t, "no user %s (.ci/install creates it)", name)
 	}
 	a, _ := strconv.ParseUint(u.Uid, 10, 32)
 	b, _ := strconv.ParseUint(u.Gid, 10, 32)
@@ -238,9 +242,14 @@ func TestBinaryReload(t *testing.T) {
 		t.Errorf("bad reload not logged:\n%s", p.stderr)
 	}
 	// Metrics on the opt-in listener.
-	out, err := exec.Command("curl", "-sf", "http://"+addr+"/metrics").Output()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		t.Skipf("curl: %v", err)
+		t.Fatalf("metrics: %v", err)
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: status %d, %v", resp.StatusCode, err)
 	}
 	for _, w := range []string{`sandboxd_calls_total{callable="added",outcome="ok"} 2`, `sandboxd_config_reloads_total{result="ok"} 1`,
 		`sandboxd_config_reloads_total{result="error"} 1`, `sandboxd_worker_starts_total{callable="slow"}`, `sandboxd_workers{callable="slow",state="idle"}`} {

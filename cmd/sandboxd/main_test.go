@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/sandbox"
 )
 
@@ -64,9 +65,7 @@ func sandboxdBinary(t *testing.T) string {
 // needRoot skips tests that start containers or switch users.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (containers, SO_PEERCRED as another user)")
-	}
+	testenv.NeedRoot(t, "containers, SO_PEERCRED as another user")
 }
 
 // publicTempDir is a temp dir every user may traverse (sockets for the

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 // presetProfileFile writes a profile of launcher type typ (extra: more
@@ -35,7 +37,7 @@ func TestPresetCallables(t *testing.T) {
 		name = "sbtest"
 	}
 	if _, err := exec.LookPath("sudo"); err != nil {
-		t.Skip("sudo not installed")
+		testenv.SkipOrFail(t, "sudo not installed")
 	}
 	plain := presetProfileFile(t, "plain", "")
 	sudo := presetProfileFile(t, "sudo", fmt.Sprintf(`, "user": %q`, name))

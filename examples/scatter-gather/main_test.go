@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/sandbox"
 )
 
@@ -17,15 +18,7 @@ func TestMain(m *testing.M) {
 }
 
 // needRoot skips (fails under CI) where containers cannot be started.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the scatter-gather tests start containers: run them as root")
-		}
-		t.Skip("needs root to start containers")
-	}
-}
+func needRoot(t *testing.T) { testenv.NeedRoot(t, "the scatter-gather tests start containers") }
 
 func TestSplit(t *testing.T) {
 	text := makeText(1000)

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/sandbox"
 )
 
@@ -34,15 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 // needRoot skips (fails under CI) where containers cannot be started.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the upload service's tests start containers: run them as root")
-		}
-		t.Skip("needs root to start containers")
-	}
-}
+func needRoot(t *testing.T) { testenv.NeedRoot(t, "the upload service's tests start containers") }
 
 // startService starts the service with decoderSrc behind an httptest
 // server and returns the upload URL.
