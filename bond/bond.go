@@ -248,10 +248,16 @@ func (b *Bond) write(ctx context.Context, data []byte, traced bool) error {
 	if err := b.Err(); err != nil {
 		return err // not sent, so not traced either
 	}
-	stop := context.AfterFunc(ctx, func() { _ = b.toInterp.SetWriteDeadline(time.Now()) })
-	n, err := b.toInterp.Write(data)
-	if !stop() {
-		_ = b.toInterp.SetWriteDeadline(time.Time{})
+	var n int
+	var err error
+	if ctx.Done() == nil { // cannot be cancelled: no watch to set up
+		n, err = b.toInterp.Write(data)
+	} else {
+		stop := context.AfterFunc(ctx, func() { _ = b.toInterp.SetWriteDeadline(time.Now()) })
+		n, err = b.toInterp.Write(data)
+		if !stop() {
+			_ = b.toInterp.SetWriteDeadline(time.Time{})
+		}
 	}
 	if traced && n > 0 {
 		// Under writeMu, so a reply is never traced before its request.
