@@ -112,10 +112,11 @@ func (b *Bond) request(ctx context.Context, what string, line func(id int64) ([]
 func (b *Bond) await(ctx context.Context, id int64) (*message, error) {
 	stop := b.watchContext(ctx)
 	defer stop()
+	toldCancel := false // a call was answered with the cancellation
 	for {
 		m, err := b.readMessage(ctx, time.Time{}, false)
 		if errors.Is(err, errContextDone) {
-			return nil, b.interrupt(ctx, id)
+			return nil, b.interrupt(ctx, id, toldCancel)
 		}
 		if err != nil {
 			return nil, err
@@ -129,6 +130,7 @@ func (b *Bond) await(ctx context.Context, id int64) (*message, error) {
 			return m, nil
 		case "call":
 			b.serveCall(ctx, m)
+			toldCancel = ctx.Err() != nil
 		default:
 			b.fail(protocolErrorf("unexpected %q message", m.op), true)
 			return nil, b.brokenErr()
@@ -142,11 +144,20 @@ const interruptEvery = 250 * time.Millisecond
 
 // interrupt handles a cancelled call: a remote Ctrl+C, then up to the
 // grace period for the interpreter to answer, then a kill.
-func (b *Bond) interrupt(ctx context.Context, id int64) error {
+//
+// When the interpreter has just been told of the cancellation (a call it
+// made was answered with it), the first Ctrl+C waits interruptEvery: the
+// cancellation usually unwinds the request by itself, and a signal sent
+// while the reply is on its way can arrive late. Node.js, whose signal
+// is turned into a termination by a helper thread, would then stop the
+// next request instead.
+func (b *Bond) interrupt(ctx context.Context, id int64, told bool) error {
 	cause := ctx.Err()
-	b.log.Debug("interrupting call", "id", id, "cause", cause)
-	if err := b.proc.Interrupt(); err != nil {
-		b.log.Warn("interrupt failed", "err", err)
+	b.log.Debug("interrupting call", "id", id, "cause", cause, "told", told)
+	if !told {
+		if err := b.proc.Interrupt(); err != nil {
+			b.log.Warn("interrupt failed", "err", err)
+		}
 	}
 	// The interrupt is sent again every interruptEvery: a driver ignores
 	// one that arrives outside user code (just before it starts, say), and

@@ -351,6 +351,27 @@ func TestInterrupt(t *testing.T) {
 			t.Errorf("the interpreter's call got %v, %v; want an error of type Canceled", v, err)
 		}
 	})
+	t.Run("told through a call, no signal", func(t *testing.T) {
+		// The interpreter's call is answered with the cancellation and it
+		// replies at once: no SIGINT, which could land in a later call.
+		b := openFake(t, "interp", nil)
+		if err := b.Export(bg, "wait", func(ctx context.Context, _ []any) (any, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			_, err := b.Call(ctxTimeout(t, 30*time.Millisecond), "host", "wait")
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Call = %v; want DeadlineExceeded", err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		if v, err := b.Eval(bg, "!sigint"); err != nil || v != false {
+			t.Fatalf("SIGINT received = %v, %v; want false", v, err)
+		}
+	})
 	t.Run("ignored", func(t *testing.T) {
 		b := openFake(t, "interp", &Options{GracePeriod: 200 * time.Millisecond})
 		_, err := b.Eval(ctxTimeout(t, 100*time.Millisecond), "!ignoreint")

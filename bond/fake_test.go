@@ -419,6 +419,13 @@ func (f *fake) command(m *fakeMsg) (v string, e *fakeErr, done bool) {
 		d, _ := time.ParseDuration(arg)
 		time.Sleep(d)
 		return `"late"`, nil, false
+	case "sigint": // whether a SIGINT has arrived since the last check
+		select {
+		case <-f.sigint:
+			return "true", nil, false
+		default:
+			return "false", nil, false
+		}
 	case "last": // the type of the last host error reply
 		return jsonString(f.last), nil, false
 	case "print": // "FD:TEXT" as an output message
