@@ -11,7 +11,7 @@ import (
 // Eval evaluates one expression in the interpreter's global scope and
 // returns its value.
 func (b *Bond) Eval(ctx context.Context, code string) (any, error) {
-	m, err := b.do(ctx, "eval", func(id int64) ([]byte, error) { return textLine("eval", id, "code", code) })
+	m, err := b.do(ctx, "eval", func(id int64) (*outgoing, error) { return lineOnly(textLine("eval", id, "code", code)) })
 	if err != nil {
 		return nil, err
 	}
@@ -21,7 +21,7 @@ func (b *Bond) Eval(ctx context.Context, code string) (any, error) {
 // EvalBlock runs statements in the interpreter's global scope: definitions
 // and state stay for later calls.
 func (b *Bond) EvalBlock(ctx context.Context, code string) error {
-	_, err := b.do(ctx, "exec", func(id int64) ([]byte, error) { return textLine("exec", id, "code", code) })
+	_, err := b.do(ctx, "exec", func(id int64) (*outgoing, error) { return lineOnly(textLine("exec", id, "code", code)) })
 	return err
 }
 
@@ -37,7 +37,9 @@ func (b *Bond) Call(ctx context.Context, name string, args ...any) (any, error) 
 }
 
 func (b *Bond) call(ctx context.Context, name string, args []any) (*message, error) {
-	return b.do(ctx, "call "+truncate(name, 60), func(id int64) ([]byte, error) { return callLine(id, name, args) })
+	return b.do(ctx, "call "+truncate(name, 60), func(id int64) (*outgoing, error) {
+		return b.newReq("call", id).str("name", name).args("args", args).done()
+	})
 }
 
 // Callable returns a Go function that calls the remote name.
@@ -54,7 +56,7 @@ func (b *Bond) Export(ctx context.Context, name string, fn Func) error {
 	b.mu.Lock()
 	b.exports[name] = fn
 	b.mu.Unlock()
-	_, err := b.do(ctx, "export "+name, func(id int64) ([]byte, error) { return textLine("export", id, "name", name) })
+	_, err := b.do(ctx, "export "+name, func(id int64) (*outgoing, error) { return lineOnly(textLine("export", id, "name", name)) })
 	return err
 }
 
@@ -71,13 +73,13 @@ func (b *Bond) Proxy(ctx context.Context, name string, other *Bond, otherName st
 }
 
 // do runs a request and turns an error reply into a Go error.
-func (b *Bond) do(ctx context.Context, what string, line func(id int64) ([]byte, error)) (*message, error) {
+func (b *Bond) do(ctx context.Context, what string, line func(id int64) (*outgoing, error)) (*message, error) {
 	return b.request(ctx, what, line)
 }
 
 // EvalAs evaluates an expression and decodes its value into T.
 func EvalAs[T any](ctx context.Context, b *Bond, code string) (T, error) {
-	m, err := b.do(ctx, "eval", func(id int64) ([]byte, error) { return textLine("eval", id, "code", code) })
+	m, err := b.do(ctx, "eval", func(id int64) (*outgoing, error) { return lineOnly(textLine("eval", id, "code", code)) })
 	if err != nil {
 		var zero T
 		return zero, err

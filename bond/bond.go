@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ type Bond struct {
 	toInterp   *os.File
 	fromInterp *os.File
 	pipes      []*os.File // parent ends of stdout/stderr pipes
+	side       *side      // nil without a side channel
 	writeMu    sync.Mutex
 
 	sem chan struct{} // held by the top-level call in progress
@@ -57,6 +59,7 @@ type Bond struct {
 	exports  map[string]Func
 	tokens   map[string]error
 	tokenSeq int64
+	releases []int64 // handle keys to drop with the next request
 
 	out        *outputs
 	goroutines sync.WaitGroup
@@ -89,11 +92,14 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPlumbing(o.Channel)
+	p, err := newPlumbing(o.Channel, !o.NoSideChannel)
 	if err != nil {
 		return nil, err
 	}
 	spec.Files = p.childFiles()
+	if p.side != nil {
+		spec.Env = append(slices.Clip(spec.Env), sideEnv)
+	}
 	proc, err := launcher.Launch(ctx, spec)
 	p.closeChildEnds()
 	if err != nil {
@@ -107,6 +113,7 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 		lines: newLineReader(p.fromInterp, o.MaxMessageBytes),
 		dead:  make(chan struct{}), exited: make(chan struct{}),
 		exports: map[string]Func{}, tokens: map[string]error{},
+		side: p.side,
 	}
 	b.out = newOutputs(o.Stdout, o.Stderr, o.MaxOutputBytes, b.outputLimitHit)
 	b.log.Debug("interpreter started", "argv0", spec.Argv[0])
@@ -150,6 +157,10 @@ func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver) error {
 			return b.brokenErr()
 		}
 		b.info = m.info
+		if b.side != nil {
+			b.side.blob = slices.Contains(m.side, "blob")
+			b.side.fd = slices.Contains(m.side, "fd")
+		}
 		return nil
 	}
 }
@@ -184,6 +195,10 @@ func (b *Bond) fail(err error, kill bool) {
 		b.deadErr = err
 		close(b.dead)
 		_ = b.fromInterp.SetReadDeadline(time.Now()) // wake the reader
+		if b.side != nil {                           // and a blob transfer either way
+			_ = b.side.blobR.SetReadDeadline(time.Now())
+			_ = b.side.blobW.SetWriteDeadline(time.Now())
+		}
 		if !errors.Is(err, ErrClosed) {
 			b.log.Warn("bond broken", "err", err)
 		}
@@ -243,11 +258,28 @@ func (b *Bond) traceLocked(dir string, line []byte) {
 // write sends bytes to the interpreter. A write cut short by ctx leaves a
 // partial message in the stream, so it breaks the bond.
 func (b *Bond) write(ctx context.Context, data []byte, traced bool) error {
+	return b.send(ctx, &outgoing{line: data}, traced)
+}
+
+// send writes a message: its descriptors first, then the line, then its
+// blobs. Once anything is sent the rest must follow, so only a message
+// cancelled before its first byte leaves the bond intact.
+func (b *Bond) send(ctx context.Context, o *outgoing, traced bool) error {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
+	defer o.closeFiles()
 	if err := b.Err(); err != nil {
 		return err // not sent, so not traced either
 	}
+	if len(o.files) > 0 {
+		if err := b.sendFiles(o.files); err != nil {
+			err = fmt.Errorf("pass %d descriptors to the %s interpreter: %w", len(o.files), b.lang, err)
+			b.fail(err, true)
+			return err
+		}
+		ctx = context.WithoutCancel(ctx)
+	}
+	data := o.line
 	var n int
 	var err error
 	if ctx.Done() == nil { // cannot be cancelled: no watch to set up
@@ -264,6 +296,9 @@ func (b *Bond) write(ctx context.Context, data []byte, traced bool) error {
 		b.traceLocked("-> ", data[:n])
 	}
 	if err == nil {
+		if len(o.blobs) > 0 {
+			return b.writeBlobs(ctx, o.blobs)
+		}
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -303,6 +338,7 @@ func (b *Bond) Close() error {
 		}
 		b.out.drain(200 * time.Millisecond)
 		_ = b.fromInterp.Close()
+		b.side.close()
 		for _, f := range b.pipes {
 			_ = f.Close()
 		}

@@ -61,7 +61,7 @@ func acquire(ctx context.Context, lock chan struct{}) error {
 
 // request sends one request built by line and waits for its reply, serving
 // the interpreter's calls to exported functions meanwhile.
-func (b *Bond) request(ctx context.Context, what string, line func(id int64) ([]byte, error)) (*message, error) {
+func (b *Bond) request(ctx context.Context, what string, line func(id int64) (*outgoing, error)) (*message, error) {
 	if err := b.Err(); err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (b *Bond) request(ctx context.Context, what string, line func(id int64) ([]
 		return nil, fmt.Errorf("%s %s: %w", b.lang, what, err)
 	}
 	id := b.nextID.Add(1)
-	data, err := line(id)
+	o, err := line(id)
 	if err != nil {
 		var se *SerializationError
 		if errors.As(err, &se) {
@@ -92,7 +92,9 @@ func (b *Bond) request(ctx context.Context, what string, line func(id int64) ([]
 		}
 		return nil, err
 	}
-	if err := b.write(ctx, data, true); err != nil {
+	released := b.attachReleases(o)
+	if err := b.send(ctx, o, true); err != nil {
+		b.requeueReleases(released)
 		return nil, err
 	}
 	if !nested { // nested calls read under the baton of the call they nest in
@@ -219,9 +221,11 @@ func (b *Bond) serveCall(ctx context.Context, m *message) {
 	f.active.Store(false)
 	<-f.lock
 	if err == nil {
-		line, encErr := returnLine(m.id, v)
+		o, encErr := b.returnLine(m.id, v)
 		if encErr == nil {
-			b.reply(ctx, line)
+			if err := b.send(context.WithoutCancel(ctx), o, true); err != nil {
+				b.log.Debug("reply not sent", "err", err)
+			}
 			return
 		}
 		err = encErr

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -977,8 +978,12 @@ func TestLaunchSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := rec.spec
-	if s.Language != "fake" || s.Dir != "/" || s.Argv[0] != fakeExe() || len(s.Files) != 5 || s.Files[0] != nil {
+	if s.Language != "fake" || s.Dir != "/" || s.Argv[0] != fakeExe() || len(s.Files) != 8 || s.Files[0] != nil {
 		t.Errorf("spec = %+v", s)
+	}
+	// fds 5, 6, 7: the side channel, named in the environment.
+	if !slices.Contains(s.Env, "SANDBOND_SIDE=5,6,7") {
+		t.Errorf("env lacks SANDBOND_SIDE=5,6,7")
 	}
 	if got := s.Argv[1:]; !reflect.DeepEqual(got, []string{"-a", "-fake", "fake-stage1", "3", "4"}) {
 		t.Errorf("argv = %q", got)

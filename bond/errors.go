@@ -125,3 +125,11 @@ func protocolErrorf(format string, args ...any) error {
 func localSerialization(typ, format string, args ...any) *SerializationError {
 	return &SerializationError{Side: Local, Type: typ, Message: fmt.Sprintf(format, args...)}
 }
+
+// Handle errors. Match them with errors.Is.
+var (
+	// ErrReleased: the handle was released (explicitly, or with its bond).
+	ErrReleased = errors.New("handle released")
+	// ErrForeignHandle: a handle was sent to a bond other than its own.
+	ErrForeignHandle = errors.New("handle of another bond")
+)

@@ -119,6 +119,9 @@ type fake struct {
 	sigint chan os.Signal
 	next   int64  // ids of the fake's own calls
 	last   string // type of the last host error reply seen
+	side   *fakeSide
+	// lastLine is the last line received, for ops that read more members.
+	lastLine []byte
 }
 
 type fakeMsg struct {
@@ -128,6 +131,8 @@ type fakeMsg struct {
 	Name  string            `json:"name"`
 	Args  []json.RawMessage `json:"args"`
 	Value json.RawMessage   `json:"value"`
+	Keep  bool              `json:"keep"`
+	Rel   []int64           `json:"release"`
 	Error *struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
@@ -214,6 +219,11 @@ func runFake() int {
 }
 
 func (f *fake) ready() {
+	f.side = openFakeSide()
+	if f.side != nil {
+		f.send(`{"op":"ready","version":1,"language":"fake","info":"fake 1.0","side":["blob","fd"]}`)
+		return
+	}
 	f.send(`{"op":"ready","version":1,"language":"fake","info":"fake 1.0"}`)
 }
 
@@ -234,6 +244,7 @@ func (f *fake) recv() *fakeMsg {
 		fmt.Fprintf(os.Stderr, "fake: bad line from host %q: %v\n", line, err)
 		os.Exit(6)
 	}
+	f.lastLine = line
 	return &m
 }
 
@@ -256,6 +267,12 @@ func (f *fake) serve(waitID int64) *fakeMsg {
 func (f *fake) handle(m *fakeMsg) {
 	var v string
 	var e *fakeErr
+	if f.side != nil {
+		f.side.released = append(f.side.released, m.Rel...)
+	}
+	if f.sideOp(m) {
+		return
+	}
 	switch m.Op {
 	case "eval", "exec":
 		var done bool

@@ -28,6 +28,7 @@ const (
 	DefaultMaxMessageBytes = 32 << 20
 	DefaultGracePeriod     = 2 * time.Second
 	DefaultStartTimeout    = 30 * time.Second
+	DefaultMaxBlobBytes    = 1 << 30
 )
 
 // Options configure a bond. The zero value is usable.
@@ -72,6 +73,13 @@ type Options struct {
 	MaxOutputBytes int64
 	// Channel selects the protocol channel.
 	Channel Channel
+	// NoSideChannel keeps bytes in the protocol lines (base64) and files
+	// out of reach, even where the dedicated-fd channel could carry them
+	// on its side channel (see PROTOCOL.md).
+	NoSideChannel bool
+	// MaxBlobBytes bounds the bytes an interpreter may send on the side
+	// channel in one message; default DefaultMaxBlobBytes.
+	MaxBlobBytes int64
 	// Launcher starts the process; nil means a plain child process.
 	Launcher Launcher
 	// Driver replaces the language's driver (tests use it to play a fake
@@ -86,6 +94,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.MaxMessageBytes <= 0 {
 		r.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if r.MaxBlobBytes <= 0 {
+		r.MaxBlobBytes = DefaultMaxBlobBytes
 	}
 	if r.GracePeriod <= 0 {
 		r.GracePeriod = DefaultGracePeriod

@@ -14,9 +14,12 @@ type plumbing struct {
 	// child ends
 	inR, outW        *os.File
 	stdoutW, stderrW *os.File
+	// the side channel (nil without): host ends, child's fds 5, 6, 7
+	side      *side
+	sideChild []*os.File
 }
 
-func newPlumbing(ch Channel) (p *plumbing, err error) {
+func newPlumbing(ch Channel, withSide bool) (p *plumbing, err error) {
 	p = &plumbing{channel: ch}
 	defer func() {
 		if err != nil {
@@ -37,6 +40,10 @@ func newPlumbing(ch Channel) (p *plumbing, err error) {
 		if p.stdoutR, p.stdoutW, err = os.Pipe(); err != nil {
 			return nil, fmt.Errorf("pipe: %w", err)
 		}
+		if withSide {
+			// Without a side channel (off Linux) bytes go as base64.
+			p.side, p.sideChild, _ = sideFiles()
+		}
 	}
 	return p, nil
 }
@@ -46,7 +53,7 @@ func (p *plumbing) childFiles() []*os.File {
 	if p.channel == ChannelStdio {
 		return []*os.File{p.inR, p.outW, p.stderrW}
 	}
-	return []*os.File{nil, p.stdoutW, p.stderrW, p.inR, p.outW}
+	return append([]*os.File{nil, p.stdoutW, p.stderrW, p.inR, p.outW}, p.sideChild...)
 }
 
 func (p *plumbing) outputs() []*os.File {
@@ -60,11 +67,12 @@ func (p *plumbing) outputs() []*os.File {
 }
 
 func (p *plumbing) closeChildEnds() {
-	for _, f := range []*os.File{p.inR, p.outW, p.stdoutW, p.stderrW} {
+	for _, f := range append([]*os.File{p.inR, p.outW, p.stdoutW, p.stderrW}, p.sideChild...) {
 		if f != nil {
 			_ = f.Close()
 		}
 	}
+	p.sideChild = nil
 }
 
 func (p *plumbing) closeParentEnds() {
@@ -73,4 +81,5 @@ func (p *plumbing) closeParentEnds() {
 			_ = f.Close()
 		}
 	}
+	p.side.close()
 }

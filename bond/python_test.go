@@ -680,7 +680,7 @@ func TestPythonOptions(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{
-			`<- {"op":"ready","version":1,"language":"python","info":"` + b.Info() + `"}` + "\n",
+			`<- {"op":"ready","version":1,"language":"python","info":"` + b.Info() + `"`,
 			`-> {"op":"eval","id":1,"code":"print('hi') or 1 + 1"}` + "\n",
 			`<- {"op":"output","fd":1,"data":"hi\n"}` + "\n",
 			`<- {"op":"return","id":1,"value":2}` + "\n",

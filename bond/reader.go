@@ -70,10 +70,24 @@ func (b *Bond) readMessage(ctx context.Context, deadline time.Time, idle bool) (
 			return nil, b.brokenErr()
 		}
 		b.trace("<- ", line)
-		m, err := parseMessage(line)
+		m, err := b.parseMessage(line)
 		if err != nil {
 			b.fail(err, true)
 			return nil, b.brokenErr()
+		}
+		if len(m.blobs) > 0 {
+			// The blobs follow the line at once, also for the idle reader
+			// (a reply that came while its request's blobs were written).
+			// A call already cancelled gives them the grace period.
+			bctx := ctx
+			if ctx.Err() != nil {
+				var cancel context.CancelFunc
+				bctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), b.opts.GracePeriod)
+				defer cancel()
+			}
+			if err := b.readBlobs(bctx, m.blobs); err != nil {
+				return nil, err
+			}
 		}
 		if m.op == "output" {
 			b.out.message(m.fd, m.data)

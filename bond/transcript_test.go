@@ -333,7 +333,7 @@ func TestOptionsTranscript(t *testing.T) {
 	if _, err := b.Eval(bg, "!print:1:hi\n"); err != nil {
 		t.Fatal(err)
 	}
-	want := `<- {"op":"ready","version":1,"language":"fake","info":"fake 1.0"}
+	want := `<- {"op":"ready","version":1,"language":"fake","info":"fake 1.0","side":["blob","fd"]}
 -> {"op":"export","id":1,"name":"twice"}
 <- {"op":"return","id":1,"value":null}
 -> {"op":"call","id":2,"name":"host","args":["twice",21]}

@@ -25,6 +25,11 @@ type parser struct {
 	// host marks JSON produced on the Go side (json.Marshaler): only
 	// $bytes is a tag there; other "$" keys are plain data.
 	host bool
+	// bond, when set, accepts $handle (bound to it) and, if its side
+	// channel carries blobs, $blob: blobs collects those to read.
+	bond      *Bond
+	blobs     [][]byte
+	blobTotal int64
 }
 
 // decodeValue decodes a complete JSON text.
@@ -184,6 +189,14 @@ func (p *parser) tag(k string, v any) (any, error) {
 			return nil, p.errorf("$bytes: %v", err)
 		}
 		return b, nil
+	case k == "$blob" && p.bond != nil && p.bond.hasBlobs():
+		return p.blob(v)
+	case k == "$handle" && p.bond != nil:
+		n, ok := v.(int64)
+		if !ok || n < 1 || n > maxID {
+			return nil, p.errorf("$handle needs an integer key from 1 to 2^53-1")
+		}
+		return p.bond.newHandle(n), nil
 	case len(k) > 1 && k[1] == '$' && !p.host:
 		return map[string]any{k[1:]: v}, nil
 	case p.host:
@@ -191,6 +204,22 @@ func (p *parser) tag(k string, v any) (any, error) {
 	default:
 		return nil, p.errorf("unknown tag %q", truncate(k, 40))
 	}
+}
+
+// blob allocates the bytes a $blob tag announces; they are read from the
+// blob pipe once the line is parsed.
+func (p *parser) blob(v any) (any, error) {
+	n, ok := v.(int64)
+	if !ok || n < 0 {
+		return nil, p.errorf("$blob needs a non-negative integer size")
+	}
+	if limit := p.bond.opts.MaxBlobBytes; n > limit-p.blobTotal {
+		return nil, p.errorf("blobs of more than %d bytes in one message", limit)
+	}
+	p.blobTotal += n
+	b := make([]byte, n)
+	p.blobs = append(p.blobs, b)
+	return b, nil
 }
 
 func (p *parser) array() (any, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/big"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -56,6 +57,11 @@ const maxDepth = 10000
 
 type encoder struct {
 	buf []byte
+	// b, when set, is the bond the value goes to: its handles may be
+	// sent, and its side channel takes large bytes (blobs) and files.
+	b     *Bond
+	blobs [][]byte
+	files []*os.File
 }
 
 // encodeArgs encodes call arguments; Refs are allowed only here.
@@ -114,6 +120,10 @@ func (e *encoder) value(v any, depth int) error {
 		e.bytes(x)
 	case Bytes:
 		e.bytes(x)
+	case *Handle:
+		return e.handle(x)
+	case *os.File:
+		return e.file(x)
 	case Ref:
 		return localSerialization("bond.Ref", "a Ref is allowed only as a direct argument of Call")
 	case []any:
@@ -167,6 +177,13 @@ func (e *encoder) float(f float64, bits int) error {
 }
 
 func (e *encoder) bytes(b []byte) {
+	if len(b) >= blobMin && e.b != nil && e.b.hasBlobs() {
+		e.buf = append(e.buf, `{"$blob":`...)
+		e.buf = strconv.AppendInt(e.buf, int64(len(b)), 10)
+		e.buf = append(e.buf, '}')
+		e.blobs = append(e.blobs, b)
+		return
+	}
 	e.buf = append(e.buf, `{"$bytes":"`...)
 	e.buf = base64.StdEncoding.AppendEncode(e.buf, b)
 	e.buf = append(e.buf, `"}`...)

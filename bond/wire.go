@@ -32,6 +32,8 @@ type message struct {
 	version  int64
 	language string
 	info     string
+	side     []string // ready: the side channel's parts the driver uses
+	blobs    [][]byte // blobs announced by the line, to read after it
 }
 
 // wireError is the error member of an error message.
@@ -103,7 +105,17 @@ func (l *lineReader) next() ([]byte, error) {
 
 // parseMessage decodes and validates one line from the interpreter.
 func parseMessage(line []byte) (*message, error) {
-	p := &parser{data: line}
+	return parseWith(&parser{data: line})
+}
+
+// parseMessage parses a line from b's interpreter: $handle and $blob
+// tags are values there.
+func (b *Bond) parseMessage(line []byte) (*message, error) {
+	return parseWith(&parser{data: line, bond: b})
+}
+
+func parseWith(p *parser) (*message, error) {
+	line := p.data
 	v, err := p.document()
 	if err != nil {
 		return nil, err
@@ -120,10 +132,16 @@ func parseMessage(line []byte) (*message, error) {
 	if !ok {
 		return nil, protocolErrorf("unknown op %q", truncate(op, 40))
 	}
+	m := &message{op: op, blobs: p.blobs}
+	if op == "ready" {
+		if m.side, err = getSide(obj); err != nil {
+			return nil, err
+		}
+		delete(obj, "side") // optional
+	}
 	if err := checkMembers(op, obj, members); err != nil {
 		return nil, err
 	}
-	m := &message{op: op}
 	switch op {
 	case "ready":
 		err = m.readReady(obj)
@@ -200,6 +218,27 @@ func (m *message) readReady(obj map[string]any) (err error) {
 	return err
 }
 
+// getSide reads ready's optional side member: an array of known names.
+func getSide(obj map[string]any) ([]string, error) {
+	v, ok := obj["side"]
+	if !ok {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) > 2 {
+		return nil, protocolErrorf("member \"side\" must be an array of at most 2 names")
+	}
+	var side []string
+	for _, x := range list {
+		s, ok := x.(string)
+		if !ok || (s != "blob" && s != "fd") || slices.Contains(side, s) {
+			return nil, protocolErrorf("member \"side\" has an unknown or repeated entry")
+		}
+		side = append(side, s)
+	}
+	return side, nil
+}
+
 func (m *message) readCall(obj map[string]any) (err error) {
 	if m.id, err = getID(obj); err != nil {
 		return err
@@ -271,26 +310,12 @@ func textLine(op string, id int64, key, text string) ([]byte, error) {
 	return requestLine(op, id, key, text), nil
 }
 
-func callLine(id int64, name string, args []any) ([]byte, error) {
-	e := encoder{buf: make([]byte, 0, 64+len(name))}
-	e.buf = fmt.Appendf(e.buf, `{"op":"call","id":%d,"name":`, id)
-	if err := e.str(name); err != nil {
-		return nil, err
-	}
-	e.buf = append(e.buf, `,"args":`...)
-	if err := e.encodeArgs(args); err != nil {
-		return nil, err
-	}
-	return append(e.buf, "}\n"...), nil
-}
-
-func returnLine(id int64, v any) ([]byte, error) {
-	e := encoder{buf: make([]byte, 0, 64)}
+func (b *Bond) returnLine(id int64, v any) (*outgoing, error) {
+	e := encoder{b: b, buf: make([]byte, 0, 64)}
 	e.buf = fmt.Appendf(e.buf, `{"op":"return","id":%d,"value":`, id)
-	if err := e.value(v, 0); err != nil {
-		return nil, err
-	}
-	return append(e.buf, "}\n"...), nil
+	err := e.value(v, 0)
+	e.buf = append(e.buf, "}\n"...)
+	return e.out(err)
 }
 
 func errorLine(id int64, typ, msg, token string) []byte {
