@@ -143,3 +143,38 @@ func FuzzValueRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseSideMessage: a bond with a side channel parses $handle and
+// $blob tags from the interpreter; whatever the line, it never panics,
+// rejects only with ErrProtocol, and never allocates more blob bytes than
+// the limit.
+func FuzzParseSideMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"op":"return","id":1,"value":{"$handle":3}}`,
+		`{"op":"return","id":1,"value":[{"$blob":10},{"$blob":0},{"$handle":9007199254740991}]}`,
+		`{"op":"call","id":2,"name":"f","args":[{"$blob":1024},{"$$blob":1}]}`,
+		`{"op":"return","id":1,"value":{"$blob":-1}}`,
+		`{"op":"return","id":1,"value":{"$handle":0}}`,
+		`{"op":"ready","version":1,"language":"x","info":"y","side":["blob","fd"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	const limit = 1 << 16
+	f.Fuzz(func(t *testing.T, line []byte) {
+		b := &Bond{lang: "fuzz", side: &side{blob: true}, opts: Options{MaxBlobBytes: limit}}
+		m, err := b.parseMessage(line)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("rejected with %v, which is not ErrProtocol", err)
+			}
+			return
+		}
+		total := 0
+		for _, blob := range m.blobs {
+			total += len(blob)
+		}
+		if total > limit {
+			t.Fatalf("accepted %d blob bytes, over the limit of %d", total, limit)
+		}
+	})
+}

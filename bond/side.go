@@ -13,9 +13,13 @@ import (
 // as base64 in the line.
 const blobMin = 32 << 10
 
-// sideEnv names the side channel's descriptors for the driver: blob
-// input, blob output and the socket that carries file descriptors.
-const sideEnv = "SANDBOND_SIDE=5,6,7"
+// SideEnv is the environment variable that names the side channel's
+// descriptors for the driver: blob input, blob output and the socket that
+// carries file descriptors. A launcher that filters the environment must
+// keep it.
+const SideEnv = "SANDBOND_SIDE"
+
+const sideEnv = SideEnv + "=5,6,7"
 
 // side holds the host ends of the side channel (see PROTOCOL.md, "Handles,
 // blobs and files"). blob and fd say what the driver announced it uses.

@@ -461,7 +461,7 @@ func (l *ContainerLauncher) env(in []string) []string {
 	}
 	for _, kv := range in {
 		k, v, ok := strings.Cut(kv, "=")
-		if ok && (allow[k] || strings.HasPrefix(k, "BOND_")) {
+		if ok && (allow[k] || strings.HasPrefix(k, "BOND_") || k == bond.SideEnv) {
 			put(k, v)
 		}
 	}

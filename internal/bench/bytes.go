@@ -1,0 +1,89 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+)
+
+// catProc is the floor of the bytes rows: cat copying the same bytes from
+// one pipe to another, as fast as a process can echo them.
+type catProc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out io.ReadCloser
+	buf []byte
+}
+
+func startCat() (*catProc, error) {
+	cmd := exec.Command("cat")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start cat: %w", err)
+	}
+	return &catProc{cmd: cmd, in: in, out: out}, nil
+}
+
+// roundTrip sends data through cat and reads it back.
+func (c *catProc) roundTrip(data []byte) error {
+	if cap(c.buf) < len(data) {
+		c.buf = make([]byte, len(data))
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := c.in.Write(data); errc <- err }()
+	_, err := io.ReadFull(c.out, c.buf[:len(data)])
+	if werr := <-errc; err == nil {
+		err = werr
+	}
+	return err
+}
+
+func (c *catProc) close() error {
+	if c == nil {
+		return nil
+	}
+	_ = c.in.Close()
+	_ = c.out.Close()
+	return c.cmd.Wait()
+}
+
+func (w *warm) pipeCopy(data []byte) func(n int) error {
+	return func(n int) error {
+		for i := 0; i < n; i++ {
+			if err := w.copier.roundTrip(data); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func (w *warm) method(name string, args ...any) func(n int) error {
+	return func(n int) error {
+		ctx := context.Background()
+		for i := 0; i < n; i++ {
+			if _, err := w.obj.Call(ctx, name, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// pattern is n bytes that are not valid UTF-8, so that every language
+// keeps them as bytes.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + 128)
+	}
+	return b
+}
