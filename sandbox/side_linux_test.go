@@ -1,0 +1,71 @@
+package sandbox
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/sandbond/sandbond/internal/testenv"
+	"github.com/sandbond/sandbond/policy"
+)
+
+// TestSideChannel: in the sandbox, large bytes arrive as the language's
+// bytes type through the blob pipes, and an open host file arrives as a
+// read-only file whose host path the decoder never sees.
+func TestSideChannel(t *testing.T) {
+	tests := []struct {
+		lang, interp, setup string
+	}{
+		{"python", "python3", `
+import hashlib, os
+def inspect(b, f):
+    fd = f.fileno()
+    try:
+        os.write(fd, b"x"); writable = True
+    except OSError:
+        writable = False
+    return [type(b) is bytes, hashlib.md5(b).hexdigest(), f.read().decode(), writable]
+`},
+		{"php", "php", `function inspect($b, $f) { $w = @fwrite($f, "x"); return [is_string($b), md5($b), stream_get_contents($f), $w !== false && $w > 0]; }`},
+		{"perl", "perl", `use Digest::MD5 (); sub inspect { my ($b, $f) = @_; local $/; my $c = <$f>; my $w = syswrite($f, "x"); return [utf8::is_utf8($b) ? \0 : \1, Digest::MD5::md5_hex($b), $c, defined($w) ? \1 : \0] }`},
+		{"node", "node", `globalThis.inspect = function (b, f) { return [Buffer.isBuffer(b), require('crypto').createHash('md5').update(b).digest('hex'), f.toString(), false]; };`},
+	}
+	path := filepath.Join(t.TempDir(), "upload.bin")
+	if err := os.WriteFile(path, []byte("host file contents"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i*13 + 128)
+	}
+	sum := md5.Sum(data)
+	for _, tc := range tests {
+		t.Run(tc.lang, func(t *testing.T) {
+			if _, err := exec.LookPath(tc.interp); err != nil {
+				testenv.SkipOrFail(t, "%s not installed", tc.interp)
+			}
+			checkLeaks(t)
+			prof := poolProfile(tc.lang, func(p *policy.Profile) { p.Pool.MinIdle, p.Pool.MaxSize = 1, 1 })
+			p := newTestPool(t, prof, PoolConfig{Setup: tc.setup, Function: "inspect"})
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			v, err := p.Call(testCtx(t), data, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := v.([]any)
+			if len(got) != 4 || got[0] != true || got[1] != hex.EncodeToString(sum[:]) || got[2] != "host file contents" || got[3] != false {
+				t.Fatalf("inspect = %#v", v)
+			}
+			if c, _ := os.ReadFile(path); string(c) != "host file contents" {
+				t.Fatalf("the host file changed: %q", c)
+			}
+		})
+	}
+}
