@@ -65,7 +65,7 @@ function sb_is_point($p) { return $p instanceof SbPoint; }
 function sb_gen($n) { for ($i = 0; $i < $n; $i++) { yield $i * $i; } }
 function sb_naturals() { for ($i = 0; ; $i++) { yield $i; } }
 function sb_bytes_info($b) { return [is_string($b), strlen($b), md5($b)]; }
-function sb_make_bytes($n) { $s = ''; for ($i = 0; $i < $n; $i++) { $s .= chr($i % 251); } return $s; }
+function sb_make_bytes($n) { $s = ''; for ($i = 0; $i < $n; $i++) { $s .= chr($i % 251); } return new Sandbond\Bytes($s); }
 function sb_read_file($f) { return stream_get_contents($f); }
 `,
 	"perl": `
@@ -80,7 +80,7 @@ sub sb_is_point { my $p = shift; return (ref($p) && eval { $p->isa('SbPoint') })
 sub sb_gen { my $n = shift; my $i = 0; return sub { return if $i >= $n; my $v = $i * $i; $i++; return $v } }
 sub sb_naturals { my $i = 0; return sub { return $i++ } }
 sub sb_bytes_info { my $b = shift; return [utf8::is_utf8($b) ? \0 : \1, length($b), Digest::MD5::md5_hex($b)] }
-sub sb_make_bytes { my $n = shift; return join('', map { chr($_ % 251) } 0 .. $n - 1) }
+sub sb_make_bytes { my $n = shift; return Sandbond::Bytes->new(join('', map { chr($_ % 251) } 0 .. $n - 1)) }
 sub sb_read_file { my $f = shift; local $/; my $s = <$f>; return $s }
 `,
 	"node": `

@@ -56,6 +56,51 @@ import _ "embed"
 //     warn become output messages. Printed strings are bytes, decoded as
 //     UTF-8 with U+FFFD for bad bytes; wide characters are written as UTF-8
 //     (as Perl does), and so is everything after binmode(STDOUT, ':utf8').
+//   - Bytes: Perl cannot tell a byte string from text, so a plain string
+//     always travels as a string. Sandbond::Bytes->new($s) (a byte string;
+//     wide characters die) is sent as bytes: $bytes, or $blob from 32 KiB
+//     when the host opened the blob pipes. Its data and length methods
+//     give the contents back; it does not overload "" (JSON::XS stringifies
+//     what it cannot encode, which would copy the bytes). Bytes from the
+//     host ($bytes, $blob) arrive as plain byte strings.
+//   - Files: {"$fd":N} arrives as a read-only filehandle on the received
+//     descriptor ('<&=', binmode; close-on-exec), {"$file":...} as an
+//     in-memory filehandle ('<' on the bytes). "fd" is announced on 64-bit
+//     Linux when syscall.ph exists: recvmsg goes through syscall(), and
+//     syscall.ph is loaded (30 ms, into its own package) at the first $fd.
+//   - Handles: keep stores the result under a fresh key. Results of new,
+//     method and get (as a method) follow call's list rule: one value is
+//     itself, any other list an array. Ops on a handle's object $obj:
+//       new     NAME->new(@args); NAME.pm is required first if NAME has no
+//               new method
+//       method  $obj->NAME(@args)
+//       get     $obj->{NAME} for a hash (blessed or not) that has the key
+//               or no method NAME (a missing key: undef); else $obj->NAME()
+//       set     likewise $obj->{NAME} = VALUE, or $obj->NAME(VALUE)
+//       len     a len, length, size or count method; else the element count
+//               of an array, the key count of a hash, a string's length
+//       op      add sub mul div mod: + - * / % (overloading applies); the
+//               operands must be numbers unless one overloads operators.
+//               eq ne lt le gt ge: numeric when both are numbers, else
+//               string comparison; an overloaded object decides by what it
+//               overloads (== <=> 0+: numeric; eq cmp "": string); other
+//               references and undef are only equal to themselves and
+//               cannot be ordered. contains: a contains method, else
+//               exists for a hash, eq against the elements of an array, a
+//               substring of a string. getitem: ->[i] for an array (an
+//               integer; negative counts from the end), ->{k} for a hash;
+//               missing: undef. str: "$obj" (undef: "").
+//       iter    a Sandbond::Iterator: an object with a next method and a
+//               code ref are called (scalar context) until they return
+//               undef; a filehandle gives its lines; an array its elements
+//               (live, by index); a hash [key, value] pairs in sorted key
+//               order
+//       value   plain data as it is; objects through TO_JSON; other
+//               blessed hashes and arrays as unblessed copies (nested ones
+//               too); anything else is a serialization error
+//     A handle the driver does not hold fails with SandbondHandleError;
+//     everything else that fails (no such method, an operand an operator
+//     cannot take) is an ordinary error, type "die" for a string die.
 
 //go:embed perl.pl
 var perlCode []byte

@@ -28,8 +28,16 @@ import (
 // NoDefaultArgs cannot make PHP print errors into the protocol. -n is not
 // used: it would drop the extensions of the system's php.ini.
 //
+// The side channel (SANDBOND_SIDE): blobs need nothing but the core;
+// passing descriptors ($fd) needs ext/sockets (socket_recvmsg), and the
+// side descriptors are made close-on-exec through FFI (ffi.enable=preload,
+// the CLI default, allows it); without FFI they stay inheritable, like
+// the protocol's. Stage 1 dups the protocol input before stage 2 runs, so
+// a side fd number the host did not fill may hold that dup: the driver
+// refuses any side fd that is one of the protocol's pipes.
+//
 // See php.php's header for the rules user code sees: the global scope,
-// what a call name may be, output, errors, values and interrupts.
+// what a call name may be, output, errors, values, handles and interrupts.
 //
 //go:embed php.php
 var phpCode []byte
