@@ -34,6 +34,22 @@
 // checked like any other value. Typed helpers (EvalAs, CallAs, CallableAs,
 // Decode) convert results with encoding/json's rules.
 //
+// # Remote objects, large bytes and files
+//
+// Keep, CallKeep and New leave a result in the interpreter and return a
+// *Handle: call its methods, read and set its attributes, apply operators
+// (Handle.Op), take a plain copy (Handle.Value), iterate over it in chunks
+// (Handle.Items, Bond.Iter: a Go iter.Seq2 that fetches as the loop goes),
+// and pass it back as an argument at any depth, where it arrives as the
+// live object. Release drops it; so does the next request after the Handle
+// becomes unreachable. A handle only ever works with its own bond.
+//
+// With the dedicated-fd channel the interpreter also gets a side channel:
+// []byte values of 32 KiB or more travel on their own pipe instead of as
+// base64 in the line, and an *os.File argument is handed over as a
+// read-only descriptor of the same file (Python, PHP and Perl; Node.js gets
+// the contents as a Buffer). Options.NoSideChannel turns it off.
+//
 // # Errors
 //
 // An exception raised in the interpreter is a *RemoteError (ErrRemote); a

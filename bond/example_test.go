@@ -119,3 +119,59 @@ func ExampleEvalAs() {
 	fmt.Printf("%+v %v\n", v, err)
 	// Output: {Major:3 Name:python} <nil>
 }
+
+func ExampleBond_New() {
+	ctx := context.Background()
+	py, err := bond.Open(ctx, "python", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer py.Close()
+
+	// The date stays in the interpreter; Go holds a handle to it.
+	d, err := py.New(ctx, "__import__('datetime').date", 1923, 4, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.Call(ctx, "isoformat"))
+	fmt.Println(d.Get(ctx, "year"))
+	later, err := d.CallKeep(ctx, "replace", 1924)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(later.Op(ctx, bond.OpGt, d))
+	// A handle passed back arrives as the live object.
+	fmt.Println(py.Call(ctx, "lambda x: type(x).__name__", d))
+	fmt.Println(d.Value(ctx)) // the JSON form: isoformat()
+	fmt.Println(d.Release(ctx))
+	// Output:
+	// 1923-04-02 <nil>
+	// 1923 <nil>
+	// true <nil>
+	// date <nil>
+	// 1923-04-02 <nil>
+	// <nil>
+}
+
+func ExampleBond_Iter() {
+	ctx := context.Background()
+	py, err := bond.Open(ctx, "python", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer py.Close()
+
+	// Items arrive in chunks of 2 as the loop asks for them; breaking out
+	// stops the generator.
+	for v, err := range py.Iter(ctx, "(n * n for n in __import__('itertools').count(1))", 2) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		if v.(int64) > 30 {
+			break
+		}
+		fmt.Print(v, " ")
+	}
+	fmt.Println()
+	// Output: 1 4 9 16 25
+}
