@@ -74,6 +74,44 @@ const nodeStage1 = `(function s(){var f=require('fs'),a=process.argv,i=+a[1],o=+
 //     constructor name) and String(value). Host errors are thrown as
 //     SandbondHostError (goType, token); an uncaught one, also as the cause
 //     of another error, carries its token back.
+//   - Handles: keep stores any value (primitives too); keys come from a
+//     counter and are never reused; a request that fails (or is
+//     interrupted) drops the keys it stored. {"$handle":K} from the host
+//     becomes the live object anywhere in a value; an unknown K fails the
+//     request with SandbondHandleError (also a hidden global and
+//     sandbond.HandleError). The operations, with obj the handle's object:
+//     new NAME: new (NAME)(...args), NAME any expression (as for call);
+//     method: obj[name](...args) with this = obj (TypeError when it is not
+//     a function); get/set: obj[name] and obj[name] = value (strict mode:
+//     read-only properties throw); len: obj.length, else obj.size, else
+//     (Array)Buffer byteLength, else TypeError (functions have none; strings
+//     count UTF-16 units); op: add sub mul div mod lt le gt ge are the JS
+//     operators + - * / % < <= > >=, eq/ne are === and !== (identity for
+//     objects, no coercion), contains is .has(x) for Map/Set/WeakMap/
+//     WeakSet, .includes(x) for strings, arrays and typed arrays (and any
+//     object with includes, else has), else `x in obj`; getitem is .get(x)
+//     for Map/WeakMap, else obj[x] (undefined, sent as null, when missing);
+//     str is String(obj); other names and a missing right operand are
+//     TypeErrors. iter: obj[Symbol.iterator]() (a generator returns itself;
+//     a Map yields [key, value] pairs; an object with only a next method is
+//     used as is); async iterables are not supported. next calls it.next()
+//     up to count times. value: plain data as is, else JSON.stringify's
+//     view (toJSON honoured: a Date gives its ISO string; own enumerable
+//     properties of other objects; undefined, functions and symbols left
+//     out of objects, null in arrays), except that Buffers stay bytes,
+//     BigInts stay integers, a Map becomes an object (string or number keys
+//     only), a Set and typed arrays become arrays; functions, symbols,
+//     Promises and cycles are serialization errors. As for call and eval, a
+//     Promise returned by method at the top level is awaited (then kept,
+//     with keep). {"$ref":CODE} is also accepted as a direct argument of new
+//     and method.
+//   - Side channel: SANDBOND_SIDE's blob pipes are reopened (blocking,
+//     close-on-exec) and the variable removed; the socket is closed (Node
+//     has no recvmsg to receive descriptors and no fcntl to mark it
+//     close-on-exec), so ready lists only "blob" and the host sends files
+//     as {"$file":...}, which arrives as a Buffer. Bytes values (Buffer,
+//     Uint8Array, ArrayBuffer) of 32 KiB or more go out as $blob; a $blob
+//     arrives as a Buffer.
 //   - Exported functions are synchronous globals. Called from a timer or
 //     callback while the host is not waiting (no request in progress), they
 //     throw instead of sending a call the host does not expect.

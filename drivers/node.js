@@ -37,6 +37,21 @@
 //   so bytes read but not yet counted are found again, and each scope
 //   boundary finishes the frames left above it: it answers the requests
 //   with the interrupt and waits for the replies to calls already sent.
+// - Writing is resumable the same way: a message (its line and the blobs
+//   that follow it on the blob pipe) is queued in the same step that marks
+//   it (frame popped or flagged as sent), and drainOut writes the queue
+//   with the byte count added right after each write(2) (the raw binding,
+//   see rawWrite). An interrupt in the middle of a 64 MiB blob ends the
+//   step; the next write or read of any kind first drains what is left
+//   (settleIO), so the streams stay in sync.
+// - Blobs in (the host's {"$blob":N} tags) are read the same way: their
+//   sizes are recorded in the step that consumes the line, each read
+//   adds its count at once (fs.readSync ends with the binding call), and
+//   settleIO finishes an interrupted message's blobs, into buffers nobody
+//   will use, before the next line is read or anything is written.
+// - Handles: keys are taken from a counter that never goes back; a
+//   request's new keys are listed in its frame until its reply is queued,
+//   so a request that fails or is interrupted drops them again.
 
 (function sandbondDriver(require, IN_FD, OUT_FD, rest) {
   'use strict';
@@ -56,6 +71,7 @@
   // launcher are no longer a problem. Sockets (or no /proc) keep the
   // originals; EAGAIN is then handled by waiting with a backoff.
   let inFd = IN_FD, outFd = OUT_FD;
+  let blobIn = -1, blobOut = -1; // the blob pipes (SANDBOND_SIDE), -1 without
   function reopen(fd, flags) {
     try {
       return fs.openSync('/proc/self/fd/' + fd, flags);
@@ -68,6 +84,46 @@
       fs.closeSync(fd);
     } catch (e) { /* already closed */ }
   }
+  // SANDBOND_SIDE=IN,OUT,SOCK: the blob pipes are reopened like the
+  // protocol descriptors (blocking, close-on-exec) and their originals
+  // closed. Node cannot receive descriptors (no recvmsg) and cannot mark the
+  // socket close-on-exec (no fcntl), so the socket is closed. A number that
+  // is not a descriptor open here (or is a standard or protocol one) counts
+  // as absent; blobs need both pipes.
+  {
+    const side = process.env.SANDBOND_SIDE;
+    delete process.env.SANDBOND_SIDE;
+    const fds = typeof side === 'string' ? side.split(',') : [];
+    const seen = [];
+    for (let i = 0; i < 3; i++) {
+      const s = i < fds.length ? fds[i].trim() : '';
+      let fd = /^\d{1,9}$/.test(s) ? +s : -1;
+      if (fd <= 2 || fd === IN_FD || fd === OUT_FD || seen.indexOf(fd) >= 0) fd = -1;
+      if (fd >= 0) {
+        try {
+          fs.fstatSync(fd);
+          seen.push(fd);
+        } catch (e) {
+          fd = -1;
+        }
+      }
+      fds[i] = fd;
+    }
+    if (fds[2] >= 0) closeQuiet(fds[2]);
+    if (fds[0] >= 0 && fds[1] >= 0) {
+      blobIn = reopen(fds[0], fs.constants.O_RDONLY);
+      if (blobIn >= 0) closeQuiet(fds[0]);
+      else blobIn = fds[0];
+      blobOut = reopen(fds[1], fs.constants.O_WRONLY);
+      if (blobOut >= 0) closeQuiet(fds[1]);
+      else blobOut = fds[1];
+    } else {
+      if (fds[0] >= 0) closeQuiet(fds[0]);
+      if (fds[1] >= 0) closeQuiet(fds[1]);
+    }
+  }
+  const blobOn = blobIn >= 0 && blobOut >= 0;
+  const BLOB_MIN = 32768; // bytes values this long or longer travel as $blob
   {
     const r = reopen(inFd, fs.constants.O_RDONLY);
     const w = r < 0 ? -1 : reopen(outFd, fs.constants.O_WRONLY);
@@ -104,6 +160,9 @@
     }
   }
   SandbondSerializationError.prototype.name = 'SandbondSerializationError';
+  // A request named a handle that is not (or no longer) in the table.
+  class SandbondHandleError extends Error {}
+  SandbondHandleError.prototype.name = 'SandbondHandleError';
   class ProtocolError extends Error {}
 
   function hidden(name, value) {
@@ -111,9 +170,11 @@
   }
   hidden('SandbondHostError', SandbondHostError);
   hidden('SandbondSerializationError', SandbondSerializationError);
+  hidden('SandbondHandleError', SandbondHandleError);
   hidden('sandbond', Object.freeze({
     HostError: SandbondHostError,
     SerializationError: SandbondSerializationError,
+    HandleError: SandbondHandleError,
     protocol: 1,
   }));
   if (typeof globalThis.require !== 'function') hidden('require', require);
@@ -133,97 +194,205 @@
     ? (s) => s.toWellFormed() : (s) => s.replace(LONE_G, '\ufffd');
 
   // -- writing ------------------------------------------------------------
-  let writeBackoff = 1;
-  function writeAll(s) {
-    let data = s, len = typeof s === 'string' ? Buffer.byteLength(s) : s.length, off = 0;
-    for (;;) {
-      let n;
-      try {
-        n = typeof data === 'string' ? fs.writeSync(outFd, data) : fs.writeSync(outFd, data, off, len - off);
-      } catch (e) {
-        if (e.code === 'EINTR') continue;
-        if (e.code === 'EAGAIN') {
-          if (!writeReopened) {
-            writeReopened = true;
-            const w = reopen(outFd, fs.constants.O_WRONLY);
-            if (w >= 0) {
-              outFd = w;
-              continue;
-            }
-          }
-          sleepMs(writeBackoff);
-          writeBackoff = Math.min(writeBackoff * 2, 50);
-          continue;
-        }
-        throw e;
-      }
-      writeBackoff = 1;
-      off += n;
-      if (off >= len) return;
-      if (typeof data === 'string') data = Buffer.from(data);
-    }
-  }
+  // Everything goes out through a queue of one message: a line for the
+  // protocol output (a string, or a Buffer once part of it went out) and
+  // the blobs that follow it on the blob output. A message is queued with
+  // no JavaScript function entry between its mark in the protocol state and
+  // the assignments (an interrupt fires at function entries and loop
+  // back-edges), and drainOut adds each write(2)'s count right after the
+  // binding returns, so that after an interrupt the next settleIO writes
+  // exactly what is left.
+  let qLine = null, qOff = 0; // the line, its bytes written
+  let qBlobs = null, qBi = 0, qBoff = 0; // [view, length, ...], index of the blob being written, its bytes written
 
   function noop() {}
 
-  // send writes one protocol line (a string ending in a newline), pending
-  // output first.
-  function send(line) {
-    if (outBuf.size || errBuf.size) flushAll();
-    writeAll(line);
-  }
-
-  // A reply or call is marked (its frame popped or flagged as sent) and
-  // written in one step: an interrupt fires at a JavaScript function entry,
-  // so the mark and the write(2) must have none between them. The caller
-  // runs noop() first (a pending interrupt fires there, before the mark),
-  // then the mark, then `rawWrite(outFd, line, null, 'utf8', undefined,
-  // wctx)` inline, then settles the result with wrote(). rawWrite is the
-  // binding fs.writeSync itself calls, taken only when fs.writeSync calls it
-  // exactly so and then runs more JavaScript (handleErrorFromBinding, where
-  // an interrupt would lose the count); otherwise fs.writeSync is used (on
-  // Node versions where it ends with the binding call, it has no such gap).
+  // rawWrite and rawWriteBuf are the bindings fs.writeSync calls, taken only
+  // when fs.writeSync calls them exactly so and then runs more JavaScript
+  // (handleErrorFromBinding, where an interrupt would lose the count);
+  // otherwise fs.writeSync is used (on Node versions where it ends with the
+  // binding call, it has no such gap).
   const wctx = {};
-  let rawWrite = null;
+  let rawWrite = null, rawWriteBuf = null;
   {
     const src = String(fs.writeSync);
-    if (/binding\.writeString\(fd, buffer, offset, length,\s*undefined, ctx\)/.test(src) &&
-        /handleErrorFromBinding\(ctx\)/.test(src) && typeof process.binding === 'function') {
+    let b = null;
+    if (/handleErrorFromBinding\(ctx\)/.test(src) && typeof process.binding === 'function') {
       try {
-        const b = process.binding('fs');
-        if (typeof b.writeString === 'function') rawWrite = b.writeString;
+        b = process.binding('fs');
       } catch (e) { /* not available */ }
     }
+    if (b !== null && typeof b.writeString === 'function' &&
+        /binding\.writeString\(fd, buffer, offset, length,\s*undefined, ctx\)/.test(src)) rawWrite = b.writeString;
+    if (b !== null && typeof b.writeBuffer === 'function' &&
+        /binding\.writeBuffer\(fd, buffer, offset, length, position,\s*undefined, ctx\)/.test(src)) rawWriteBuf = b.writeBuffer;
   }
-  function writeNow(line) {
-    if (rawWrite !== null) return rawWrite(outFd, line, null, 'utf8', undefined, wctx);
+  // writeStr and writeBuf return the byte count, a negative libuv error
+  // (wctx has it) or the error fs.writeSync threw.
+  function writeStr(fd, s) {
+    if (rawWrite !== null) return rawWrite(fd, s, null, 'utf8', undefined, wctx);
     try {
-      return fs.writeSync(outFd, line);
+      return fs.writeSync(fd, s);
+    } catch (e) {
+      return e;
+    }
+  }
+  const CHUNK = 1 << 30; // the bindings want int32 offsets and lengths
+  function writeBuf(fd, b, off, len) {
+    if (len > CHUNK) len = CHUNK;
+    if (off > CHUNK) {
+      b = b.subarray(off, off + len);
+      off = 0;
+    }
+    if (rawWriteBuf !== null) return rawWriteBuf(fd, b, off, len, null, undefined, wctx);
+    try {
+      return fs.writeSync(fd, b, off, len);
     } catch (e) {
       return e;
     }
   }
   const UV_EINTR = -4, UV_EAGAIN = -11;
-  // wrote finishes a write started inline: n is the byte count, a negative
-  // libuv error (wctx has it) or a thrown error.
-  function wrote(line, n) {
-    if (typeof n !== 'number') {
-      if (n.code !== 'EINTR' && n.code !== 'EAGAIN') throw n;
-      n = 0;
-    } else if (n < 0) {
-      const code = wctx.code, errno = wctx.errno;
+  let writeBackoff = 1;
+  // writeFailed handles a failed write on fd (n as writeStr returns it):
+  // it returns to retry (EINTR, EAGAIN after a wait) or throws.
+  function writeFailed(n, fd) {
+    let code = typeof n === 'number' ? wctx.code : n.code;
+    if (typeof n === 'number') {
+      if (n === UV_EINTR) code = 'EINTR';
+      else if (n === UV_EAGAIN) code = 'EAGAIN';
       wctx.errno = wctx.code = wctx.syscall = undefined;
-      if (n !== UV_EINTR && n !== UV_EAGAIN) {
-        const e = new Error('write: ' + (code || errno || n));
-        e.code = code;
-        throw e;
+    }
+    if (code === 'EINTR') return;
+    if (code === 'EAGAIN') {
+      if (fd === outFd && !writeReopened) {
+        writeReopened = true;
+        const w = reopen(outFd, fs.constants.O_WRONLY);
+        if (w >= 0) {
+          outFd = w;
+          return;
+        }
       }
-      n = 0;
+      sleepMs(writeBackoff);
+      writeBackoff = Math.min(writeBackoff * 2, 50);
+      return;
     }
-    if (n < line.length || n < Buffer.byteLength(line)) {
-      const b = Buffer.from(line);
-      if (n < b.length) writeAll(b.subarray(n));
+    if (typeof n !== 'number') throw n;
+    const e = new Error('write: ' + (code || n));
+    e.code = code;
+    throw e;
+  }
+
+  let zeros = null;
+  // drainOut writes what is left of the queued message.
+  function drainOut() {
+    for (;;) {
+      const d = qLine;
+      if (d === null) break;
+      let n;
+      if (typeof d === 'string') {
+        if (qOff > 0) { // part of it went out: the rest as bytes
+          qLine = Buffer.from(d);
+          continue;
+        }
+        n = writeStr(outFd, d);
+      } else {
+        n = qOff < d.length ? writeBuf(outFd, d, qOff, d.length - qOff) : 0;
+      }
+      if (typeof n === 'number' && n >= 0) {
+        qOff += n;
+      } else {
+        writeFailed(n, outFd);
+        continue;
+      }
+      writeBackoff = 1;
+      if (qOff >= d.length && (typeof d !== 'string' || qOff >= Buffer.byteLength(d))) {
+        qLine = null;
+        qOff = 0;
+      }
     }
+    for (;;) {
+      const bl = qBlobs;
+      if (bl === null) return;
+      const i = qBi;
+      if (i >= bl.length) {
+        qBlobs = null;
+        qBi = qBoff = 0;
+        return;
+      }
+      const want = bl[i + 1];
+      if (qBoff >= want) {
+        qBi = i + 2;
+        qBoff = 0;
+        continue;
+      }
+      // Only user code that ran after an interrupt can have detached or
+      // shrunk the buffer in the meantime: zeros keep the streams in sync.
+      const b = bl[i], have = Math.min(b.length, want);
+      if (have <= qBoff && zeros === null) zeros = Buffer.alloc(1 << 16);
+      const n = qBoff < have ? writeBuf(blobOut, b, qBoff, have - qBoff)
+        : writeBuf(blobOut, zeros, 0, Math.min(want - qBoff, zeros.length));
+      if (typeof n === 'number' && n >= 0) {
+        qBoff += n;
+        writeBackoff = 1;
+      } else {
+        writeFailed(n, blobOut);
+      }
+    }
+  }
+
+  // settleIO finishes what an interrupt left half done: the blobs of a
+  // message read from the host, then the message being written.
+  function settleIO() {
+    if (bInSizes !== null) finishBlobIn();
+    if (qLine !== null || qBlobs !== null) drainOut();
+  }
+
+  // send writes one protocol line (a string ending in a newline), pending
+  // output first.
+  function send(line) {
+    settleIO();
+    if (outBuf.size || errBuf.size) flushAll();
+    qLine = line;
+    qOff = 0;
+    drainOut();
+  }
+
+  // The replies and calls: each is marked (its frame popped or flagged as
+  // sent) and queued in one step. noop() runs first: a pending interrupt
+  // fires there, before the mark.
+  function sendReply(fi, line, bl) {
+    settleIO();
+    if (outBuf.size || errBuf.size) flushAll();
+    noop();
+    fLen = fi;
+    fKeys[fi] = null;
+    qLine = line;
+    qOff = 0;
+    qBlobs = bl;
+    qBi = qBoff = 0;
+    drainOut();
+  }
+  function sendCall(fi, line, bl) {
+    settleIO();
+    if (outBuf.size || errBuf.size) flushAll();
+    noop();
+    fSent[fi] = true;
+    qLine = line;
+    qOff = 0;
+    qBlobs = bl;
+    qBi = qBoff = 0;
+    drainOut();
+  }
+  function sendAwaited(line, bl) {
+    settleIO();
+    if (outBuf.size || errBuf.size) flushAll();
+    noop();
+    awaiting = null;
+    qLine = line;
+    qOff = 0;
+    qBlobs = bl;
+    qBi = qBoff = 0;
+    drainOut();
   }
 
   // -- output ---------------------------------------------------------------
@@ -288,10 +457,14 @@
   function flushOut(st) {
     if (!st.size && !st.parts.length) return;
     let data = st.parts.length === 1 ? st.parts[0] : st.parts.join('');
+    if (!wellFormed(data)) data = toWellFormed(data);
+    const line = '{"op":"output","fd":' + st.fd + ',"data":' + JSON.stringify(data) + '}\n';
+    settleIO();
+    qLine = line; // taken from the buffer in one step
+    qOff = 0;
     st.parts = [];
     st.size = 0;
-    if (!wellFormed(data)) data = toWellFormed(data);
-    writeAll('{"op":"output","fd":' + st.fd + ',"data":' + JSON.stringify(data) + '}\n');
+    drainOut();
   }
 
   function flushAll() {
@@ -308,6 +481,7 @@
 
   process.on('exit', () => {
     try {
+      bInSizes = null; // exiting: blobs still coming from the host do not matter
       flushAll();
     } catch (e) { /* the host is gone */ }
   });
@@ -395,12 +569,24 @@
     return v.toExponential();
   }
 
-  function bytesTag(u8) {
-    return '{"$bytes":"' + Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength).toString('base64') + '"}';
+  // bytesTag writes bytes as $bytes, or as $blob when bl (the blobs of the
+  // line being encoded: view, length, ...) is given and they are long.
+  function bytesTag(u8, bl) {
+    const n = u8.byteLength;
+    if (bl !== null && n >= BLOB_MIN) {
+      bl.push(u8, n);
+      return '{"$blob":' + n + '}';
+    }
+    return '{"$bytes":"' + Buffer.from(u8.buffer, u8.byteOffset, n).toString('base64') + '"}';
+  }
+
+  // Kept stands for a value the driver stored in its handle table.
+  function Kept(k) {
+    this.k = k;
   }
 
   // enc writes v's wire form: tags, BigInt digits, undefined as null.
-  function enc(v, d) {
+  function enc(v, d, bl) {
     switch (typeof v) {
       case 'string':
         if (!wellFormed(v)) throw badString();
@@ -420,16 +606,17 @@
           let s = '[';
           for (let i = 0; i < v.length; i++) {
             if (i) s += ',';
-            s += enc(v[i], d + 1);
+            s += enc(v[i], d + 1, bl);
           }
           return s + ']';
         }
-        if (v instanceof Uint8Array) return bytesTag(v);
-        if (v instanceof ArrayBuffer) return bytesTag(new Uint8Array(v));
-        if (typeof v.toJSON === 'function') return enc(v.toJSON(''), d + 1);
+        if (v instanceof Uint8Array) return bytesTag(v, bl);
+        if (v instanceof ArrayBuffer) return bytesTag(new Uint8Array(v), bl);
+        if (v instanceof Kept) return '{"$handle":' + v.k + '}';
+        if (typeof v.toJSON === 'function') return enc(v.toJSON(''), d + 1, bl);
         const p = Object.getPrototypeOf(v);
         if (p !== Object.prototype && p !== null) {
-          if (v instanceof String || v instanceof Number || v instanceof Boolean) return enc(v.valueOf(), d + 1);
+          if (v instanceof String || v instanceof Number || v instanceof Boolean) return enc(v.valueOf(), d + 1, bl);
           const t = typeName(v);
           throw serErr(t, 'cannot serialize a ' + t + ' (only null, booleans, numbers, BigInts, strings, ' +
             'arrays, plain objects and Buffers/Uint8Arrays can travel)');
@@ -441,7 +628,7 @@
           const k = ks[i];
           if (!wellFormed(k)) throw serErr('string', 'object key is not valid Unicode (lone surrogate)');
           if (i) s += ',';
-          s += JSON.stringify(esc ? '$' + k : k) + ':' + enc(v[k], d + 1);
+          s += JSON.stringify(esc ? '$' + k : k) + ':' + enc(v[k], d + 1, bl);
         }
         return s + '}';
       }
@@ -451,10 +638,11 @@
   }
 
   // encode returns the JSON text of v or throws a SandbondSerializationError.
-  function encode(v) {
+  // bl, an empty array or null, receives the blobs the text announces.
+  function encode(v, bl) {
     try {
       if (typeof v === 'number') return num(v);
-      return plain(v, 0) ? JSON.stringify(v) : enc(v, 0);
+      return plain(v, 0) ? JSON.stringify(v) : enc(v, 0, bl);
     } catch (e) {
       if (e instanceof SandbondSerializationError) throw e;
       if (e instanceof RangeError) throw serErr(typeName(v), 'value nested too deeply (or cyclic)');
@@ -473,7 +661,29 @@
     return '{"$bigint":"' + m + '"}';
   }
 
+  // The host's {"$blob":N} tags are found in the text, where their order is
+  // the order of their bytes on the blob pipe (JSON.parse puts integer-like
+  // keys first, so the parsed tree's order can differ), and rewritten as
+  // {"$blobi":I}, the index in the message's list of blobs.
+  const BLOB_TOKENS = /"[^"\\]*(?:\\.[^"\\]*)*"|\{\s*"\$blob"\s*:\s*(\d+)\s*\}/g;
+
+  // parseLine parses a line from the host. A message with blobs gets
+  // bsz (their sizes) and bufs (the array that receives them).
   function parseLine(line) {
+    let sizes = null;
+    if (line.indexOf('"$blob"') >= 0) {
+      const sz = [];
+      line = line.replace(BLOB_TOKENS, (t, n) => {
+        if (n === undefined) return t;
+        if (!Number.isSafeInteger(+n)) throw new ProtocolError('blob size ' + n + ' out of range');
+        sz.push(+n);
+        return '{"$blobi":' + (sz.length - 1) + '}';
+      });
+      if (sz.length) {
+        if (!blobOn) throw new ProtocolError('$blob from the host, but the driver has no blob pipes');
+        sizes = sz;
+      }
+    }
     if (LONG_DIGITS.test(line)) line = line.replace(TOKENS, bigTok);
     let m;
     try {
@@ -483,6 +693,8 @@
     }
     if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new ProtocolError('message is not an object');
     m.tagged = line.indexOf('"$') >= 0;
+    m.bsz = sizes;
+    m.bufs = sizes === null ? null : [];
     return m;
   }
 
@@ -490,29 +702,45 @@
     this.code = code;
   }
 
-  function untag(v) {
+  // untag decodes the tags in v, in place; bufs holds the message's blobs.
+  function untag(v, bufs) {
     if (typeof v !== 'object' || v === null) return v;
     if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) v[i] = untag(v[i]);
+      for (let i = 0; i < v.length; i++) v[i] = untag(v[i], bufs);
       return v;
     }
     const ks = Object.keys(v);
     if (ks.length === 1 && ks[0].charCodeAt(0) === 36) {
       const k = ks[0], x = v[k];
       if (k === '$bytes' && typeof x === 'string') return Buffer.from(x, 'base64');
+      if (k === '$handle') return lookup(x);
+      if (k === '$blobi' && bufs !== null && bufs !== undefined) {
+        const b = bufs[x];
+        if (b instanceof Error) throw b; // it could not be allocated
+        if (b === undefined) throw new ProtocolError('blob ' + x + ' missing');
+        return b;
+      }
+      if (k === '$file' && typeof x === 'object' && x !== null && !Array.isArray(x)) {
+        // A file's contents: a Buffer, as for bytes.
+        const xs = Object.keys(x);
+        if (xs.length === 1 && (xs[0] === '$bytes' || xs[0] === '$blobi')) return untag(x, bufs);
+        throw new ProtocolError('$file holds neither $bytes nor $blob');
+      }
       if (k === '$bigint') return BigInt(x);
       if (k.charCodeAt(1) === 36) {
         const o = {};
-        o[k.slice(1)] = untag(x);
+        o[k.slice(1)] = untag(x, bufs);
         return o;
       }
       throw new ProtocolError('unknown tag ' + JSON.stringify(k));
     }
-    for (let i = 0; i < ks.length; i++) v[ks[i]] = untag(v[ks[i]]);
+    for (let i = 0; i < ks.length; i++) v[ks[i]] = untag(v[ks[i]], bufs);
     return v;
   }
 
-  function untagArgs(args) {
+  // untagArgs decodes an args array, whose direct elements may also be
+  // {"$ref":CODE}.
+  function untagArgs(args, bufs) {
     for (let i = 0; i < args.length; i++) {
       const a = args[i];
       if (typeof a === 'object' && a !== null && !Array.isArray(a)) {
@@ -522,7 +750,7 @@
           continue;
         }
       }
-      args[i] = untag(a);
+      args[i] = untag(a, bufs);
     }
     return args;
   }
@@ -587,6 +815,7 @@
 
   function eof() {
     try {
+      bInSizes = null;
       flushAll();
     } catch (e) { /* the host is gone */ }
     process.exit(0);
@@ -630,6 +859,70 @@
     }
   }
 
+  // -- blobs from the host ------------------------------------------------------
+  // The blobs of the message last consumed: their sizes, their buffers (each
+  // allocated when its read starts), the one being read and its bytes read.
+  // The step that consumes a line sets them (bInSizes is then null: settleIO
+  // runs before every line is read); each read adds its count at once.
+  let bInSizes = null, bInBufs = null, bInIdx = 0, bInGot = 0;
+  let blobScratch = null;
+  // allocBlob allocates a blob's buffer (not zeroed: every byte is read into
+  // it before anyone sees it), or returns the error for the request.
+  function allocBlob(size) {
+    try {
+      return Buffer.allocUnsafe(size);
+    } catch (e) {
+      return e;
+    }
+  }
+  function finishBlobIn() {
+    for (;;) {
+      const sizes = bInSizes;
+      if (sizes === null) return;
+      const i = bInIdx;
+      if (i >= sizes.length) {
+        bInSizes = bInBufs = null;
+        bInIdx = bInGot = 0;
+        return;
+      }
+      const size = sizes[i];
+      let b = bInBufs[i];
+      if (b === undefined) {
+        b = allocBlob(size);
+        bInBufs[i] = b;
+      }
+      if (bInGot >= size) {
+        bInIdx = i + 1;
+        bInGot = 0;
+        continue;
+      }
+      let t = b, off = bInGot, len = size - bInGot;
+      if (b instanceof Error) { // read into scratch space and drop
+        if (blobScratch === null) blobScratch = Buffer.allocUnsafe(1 << 16);
+        t = blobScratch;
+        off = 0;
+        len = Math.min(len, t.length);
+      } else if (off > CHUNK) {
+        t = b.subarray(off);
+        off = 0;
+      }
+      if (len > CHUNK) len = CHUNK;
+      let n;
+      try {
+        n = fs.readSync(blobIn, t, off, len, null);
+      } catch (e) {
+        if (e.code === 'EINTR') continue;
+        if (e.code !== 'EAGAIN') throw e;
+        sleepMs(readBackoff);
+        readBackoff = Math.min(readBackoff * 2, 50);
+        continue;
+      }
+      bInGot += n; // fs.readSync ends with the binding call: nothing can fire in between
+      readBackoff = 1;
+      if (n === 0) protocolFailure(new Error('end of the blob input inside a blob'));
+    }
+  }
+
   let asyncReading = false;
   function readAsync() {
     if (asyncReading) return;
@@ -665,6 +958,7 @@
 
   function protocolFailure(e) {
     try {
+      bInSizes = null;
       flushAll();
     } catch (e2) { /* ignore */ }
     try {
@@ -709,6 +1003,7 @@
   // no function call in between, so an interrupt cannot leave it half done.
   const REQ = 1, CALL = 2;
   const fKind = [], fId = [], fSent = [];
+  const fKeys = []; // REQ: the handle keys stored for its reply, or null
   let fLen = 0;
   let nextCallId = 0;
   let awaiting = null; // {id} of a top-level request whose Promise is awaited
@@ -722,12 +1017,8 @@
     while (fLen > level) {
       const i = fLen - 1;
       if (fKind[i] === REQ) {
-        const line = errorLine(fId[i], err || interruptedError());
-        if (outBuf.size || errBuf.size) flushAll();
-        noop();
-        fLen = i;
-        const n = rawWrite !== null ? rawWrite(outFd, line, null, 'utf8', undefined, wctx) : writeNow(line);
-        wrote(line, n);
+        dropKeys(i);
+        sendReply(i, errorLine(fId[i], err || interruptedError()), null);
       } else if (!fSent[i]) {
         fLen = i;
       } else {
@@ -741,6 +1032,7 @@
   function serveUntil(fi) {
     const want = fId[fi];
     for (;;) {
+      settleIO();
       const line = nextLine();
       if (line === null) {
         consumed();
@@ -749,16 +1041,68 @@
         continue;
       }
       const m = parseLine(line);
+      release(m);
       const op = m.op;
       if (op === 'return' || op === 'error') {
         if (m.id !== want || fLen !== fi + 1) throw new ProtocolError('reply to ' + m.id + ' while waiting for ' + want);
         fLen = fi;
         start = scan = lineEnd;
+        bInSizes = m.bsz;
+        bInBufs = m.bufs;
+        bInIdx = bInGot = 0;
         consumed();
+        finishBlobIn();
         return m;
       }
       takeRequest(m);
+      finishBlobIn();
       handle(m, true);
+    }
+  }
+
+  // -- handles --------------------------------------------------------------------
+  const handles = new Map();
+  let lastKey = 0;
+  function lookup(k) {
+    const v = handles.get(k);
+    if (v === undefined && !handles.has(k)) {
+      throw new SandbondHandleError('unknown handle ' + JSON.stringify(k) + ' (released, or never issued by this interpreter)');
+    }
+    return v;
+  }
+  // keep stores v for the reply of the request in frame fi: the key is
+  // listed in the frame before v enters the table.
+  function keep(v, fi) {
+    let ks = fKeys[fi];
+    if (ks === null || ks === undefined) {
+      ks = [];
+      fKeys[fi] = ks;
+    }
+    const k = ++lastKey;
+    ks.push(k);
+    handles.set(k, v);
+    return new Kept(k);
+  }
+  // dropKeys removes the keys stored for the failed request in frame fi.
+  function dropKeys(fi) {
+    const ks = fKeys[fi];
+    if (ks === null || ks === undefined) return;
+    for (let j = 0; j < ks.length; j++) handles.delete(ks[j]);
+    fKeys[fi] = null;
+  }
+  // release drops the keys a message's release member (and a release
+  // request's handles) lists. It runs before the message is consumed: run
+  // again after an interrupt, it changes nothing, and an interrupt cannot
+  // leave a release half done.
+  function release(m) {
+    const r = m.release;
+    if (r !== undefined) {
+      if (!Array.isArray(r)) throw new ProtocolError('release is not an array');
+      for (let j = 0; j < r.length; j++) handles.delete(r[j]);
+    }
+    const h = m.handles;
+    if (m.op === 'release' && Array.isArray(h)) {
+      for (let j = 0; j < h.length; j++) handles.delete(h[j]);
     }
   }
 
@@ -768,8 +1112,12 @@
     const i = fLen;
     fKind[i] = REQ;
     fId[i] = m.id;
+    fKeys[i] = null;
     fLen = i + 1;
     start = scan = lineEnd;
+    bInSizes = m.bsz;
+    bInBufs = m.bufs;
+    bInIdx = bInGot = 0;
     consumed();
   }
 
@@ -809,15 +1157,206 @@
   }
   function runCall(m) {
     const f = callee(m.name);
-    const args = m.args;
-    for (let i = 0; i < args.length; i++) {
-      if (args[i] instanceof Ref) args[i] = runEval(args[i].code);
-    }
-    return f(args);
+    return f(refArgs(m.args));
   }
 
   function isThenable(v) {
     return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+  }
+
+  // instantiator compiles NAME into a function that runs new (NAME)(...args).
+  function instantiator(name) {
+    return cached('n' + name, () => vm.runInThisContext(
+      '(function (__sandbond_args) { return new (' + name + '\n)(...__sandbond_args); })',
+      { filename: 'sandbond:new', ...importOpt }));
+  }
+  function refArgs(args) {
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] instanceof Ref) args[i] = runEval(args[i].code);
+    }
+    return args;
+  }
+  function runNew(m) {
+    const f = instantiator(m.name);
+    return f(refArgs(m.args));
+  }
+
+  // The operations on handles (m.obj is the object the handle names).
+  function describe(o) {
+    return o === null || o === undefined ? String(o) : typeName(o);
+  }
+  function runMethod(m) {
+    const o = m.obj, name = m.name;
+    if (o === null || o === undefined) throw new TypeError(`Cannot read properties of ${o} (reading '${name}')`);
+    const f = o[name];
+    if (typeof f !== 'function') throw new TypeError(`${describe(o)} has no method ${JSON.stringify(name)}`);
+    return Reflect.apply(f, o, refArgs(m.args));
+  }
+  function runGet(m) {
+    const o = m.obj;
+    if (o === null || o === undefined) throw new TypeError(`Cannot read properties of ${o} (reading '${m.name}')`);
+    return o[m.name];
+  }
+  function runSet(m) {
+    const o = m.obj;
+    if (o === null || o === undefined) throw new TypeError(`Cannot set properties of ${o} (setting '${m.name}')`);
+    o[m.name] = m.value; // strict mode: read-only properties and primitives throw
+    return null;
+  }
+  function runLen(o) {
+    if (o !== null && o !== undefined && typeof o !== 'function') {
+      const n = o.length;
+      if (typeof n === 'number') return n;
+      const z = o.size;
+      if (typeof z === 'number') return z;
+      if (o instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && o instanceof SharedArrayBuffer)) {
+        return o.byteLength;
+      }
+    }
+    throw new TypeError(`${describe(o)} has no length (neither .length nor .size)`);
+  }
+  const BINARY = {
+    add: (a, b) => a + b,
+    sub: (a, b) => a - b,
+    mul: (a, b) => a * b,
+    div: (a, b) => a / b,
+    mod: (a, b) => a % b,
+    eq: (a, b) => a === b,
+    ne: (a, b) => a !== b,
+    lt: (a, b) => a < b,
+    le: (a, b) => a <= b,
+    gt: (a, b) => a > b,
+    ge: (a, b) => a >= b,
+    contains(o, x) {
+      if (o instanceof Map || o instanceof Set || o instanceof WeakMap || o instanceof WeakSet) return o.has(x);
+      if (typeof o === 'string') return o.includes(x);
+      if (o !== null && (typeof o === 'object' || typeof o === 'function')) {
+        if (typeof o.includes === 'function') return o.includes(x);
+        if (typeof o.has === 'function') return o.has(x);
+        return x in o;
+      }
+      throw new TypeError(`cannot look for a member in ${describe(o)}`);
+    },
+    getitem(o, x) {
+      if (o instanceof Map || o instanceof WeakMap) return o.get(x);
+      if (o === null || o === undefined) throw new TypeError(`Cannot read properties of ${o}`);
+      return o[x];
+    },
+  };
+  function runOp(m) {
+    const name = m.name, o = m.obj;
+    if (name === 'str') return String(o);
+    if (!Object.prototype.hasOwnProperty.call(BINARY, name)) {
+      throw new TypeError(`unsupported operator ${JSON.stringify(name)}`);
+    }
+    if (m.args.length < 1) throw new TypeError(`operator ${name} needs a right operand`);
+    return BINARY[name](o, m.args[0]);
+  }
+  function runIter(o) {
+    if (o === null || o === undefined) throw new TypeError(`${o} is not iterable`);
+    const f = o[Symbol.iterator];
+    if (typeof f === 'function') {
+      const it = Reflect.apply(f, o, []);
+      if (it === null || (typeof it !== 'object' && typeof it !== 'function')) {
+        throw new TypeError('Result of the Symbol.iterator method is not an object');
+      }
+      return it;
+    }
+    if (typeof o.next === 'function') return o; // an iterator that is not iterable
+    if (typeof o[Symbol.asyncIterator] === 'function') {
+      throw new TypeError(`${describe(o)} is only asynchronously iterable (not supported)`);
+    }
+    throw new TypeError(`${describe(o)} is not iterable`);
+  }
+  function runNext(m) {
+    const it = m.obj, count = m.count, items = [];
+    if (it === null || it === undefined || typeof it.next !== 'function') {
+      throw new TypeError(`${describe(it)} is not an iterator (no next method)`);
+    }
+    while (items.length < count) {
+      const r = it.next();
+      if (r === null || (typeof r !== 'object' && typeof r !== 'function')) {
+        throw new TypeError(`Iterator result ${String(r)} is not an object`);
+      }
+      if (r.done) break;
+      items.push(r.value);
+    }
+    return items;
+  }
+
+  // runValue returns v as plain data (Buffers and BigInts included), as
+  // JSON.stringify would see it: toJSON is honoured (Date: its ISO
+  // string), other objects give their own enumerable string-keyed
+  // properties, members that are undefined, functions or symbols are left
+  // out (null in arrays; undefined itself gives null). Beyond JSON: a Map
+  // becomes an object (string or number keys only), a Set and typed arrays
+  // other than Uint8Array become arrays. Functions, symbols, Promises and
+  // cycles are serialization errors.
+  function runValue(v) {
+    if (v === undefined) return null;
+    const r = plainValue(v, '', 0, new Set());
+    if (r === OMIT) {
+      const t = typeName(v);
+      throw serErr(t, t + ' has no plain value');
+    }
+    return r;
+  }
+  const OMIT = {};
+  function plainValue(v, key, d, seen) {
+    switch (typeof v) {
+      case 'string':
+      case 'number':
+      case 'boolean':
+      case 'bigint':
+        return v;
+      case 'undefined':
+      case 'function':
+      case 'symbol':
+        return OMIT;
+    }
+    if (v === null) return null;
+    if (v instanceof Uint8Array || v instanceof ArrayBuffer) return v;
+    if (d > MAX_DEPTH) throw serErr(typeName(v), 'value nested too deeply');
+    if (seen.has(v)) throw serErr(typeName(v), 'cyclic value');
+    seen.add(v);
+    let r;
+    if (typeof v.toJSON === 'function') {
+      r = plainValue(v.toJSON(key), key, d + 1, seen);
+    } else if (isThenable(v)) {
+      throw serErr(typeName(v), 'a Promise has no plain value (await it first)');
+    } else if (v instanceof Number || v instanceof String || v instanceof Boolean || v instanceof BigInt) {
+      r = v.valueOf();
+    } else if (Array.isArray(v)) {
+      r = [];
+      for (let i = 0; i < v.length; i++) {
+        const y = plainValue(v[i], String(i), d + 1, seen);
+        r.push(y === OMIT ? null : y);
+      }
+    } else if (v instanceof Set || (ArrayBuffer.isView(v) && !(v instanceof DataView))) {
+      r = [];
+      for (const x of v) {
+        const y = plainValue(x, String(r.length), d + 1, seen);
+        r.push(y === OMIT ? null : y);
+      }
+    } else if (v instanceof Map) {
+      r = Object.create(null); // a "__proto__" key stays a key
+      for (const [k, x] of v) {
+        if (typeof k !== 'string' && typeof k !== 'number') {
+          throw serErr(typeName(k), 'a Map key that is not a string or number has no plain value');
+        }
+        const y = plainValue(x, String(k), d + 1, seen);
+        if (y !== OMIT) r[String(k)] = y;
+      }
+    } else {
+      r = Object.create(null); // a "__proto__" key stays a key
+      const ks = Object.keys(v);
+      for (let i = 0; i < ks.length; i++) {
+        const y = plainValue(v[ks[i]], ks[i], d + 1, seen);
+        if (y !== OMIT) r[ks[i]] = y;
+      }
+    }
+    seen.delete(v);
+    return r;
   }
 
   // -- errors to the host ---------------------------------------------------------
@@ -899,57 +1438,138 @@
 
 
   // -- requests -----------------------------------------------------------------
+  // target looks up the object a request's handle member names.
+  function target(m) {
+    if (typeof m.handle !== 'number') throw new ProtocolError('bad ' + m.op + ': no handle');
+    m.obj = lookup(m.handle);
+  }
+  function needName(m) {
+    if (typeof m.name !== 'string') throw new ProtocolError('bad ' + m.op + ': no name');
+  }
+  function needArgs(m, optional) {
+    if (optional && m.args === undefined) m.args = [];
+    else if (!Array.isArray(m.args)) throw new ProtocolError('bad ' + m.op + ': args is not an array');
+  }
+
   // handle serves the request in the top frame. nested says whether the
   // driver is inside a call to the host (a Promise cannot be awaited then).
   function handle(m, nested) {
     const id = m.id;
     const fi = fLen - 1;
-    let v, line;
+    const bufs = m.bufs;
+    let v, line, bl = null;
+    let keepIt = m.keep === true, awaitable = false;
     try {
       switch (m.op) {
         case 'call':
           if (typeof m.name !== 'string' || !Array.isArray(m.args)) throw new ProtocolError('bad call');
-          if (m.tagged) untagArgs(m.args);
+          if (m.tagged) untagArgs(m.args, bufs);
           v = scoped(runCall, m);
+          awaitable = true;
           break;
         case 'eval':
           if (typeof m.code !== 'string') throw new ProtocolError('bad eval');
           v = scoped(runEval, m.code);
+          awaitable = true;
           break;
         case 'exec':
           if (typeof m.code !== 'string') throw new ProtocolError('bad exec');
           v = scoped(runExec, m.code);
+          keepIt = false;
           break;
         case 'export':
           if (typeof m.name !== 'string') throw new ProtocolError('bad export');
           defineExport(m.name);
           v = null;
+          keepIt = false;
+          break;
+        case 'new':
+          needName(m);
+          needArgs(m, false);
+          if (m.tagged) untagArgs(m.args, bufs);
+          v = scoped(runNew, m);
+          break;
+        case 'method':
+          target(m);
+          needName(m);
+          needArgs(m, false);
+          if (m.tagged) untagArgs(m.args, bufs);
+          v = scoped(runMethod, m);
+          awaitable = true;
+          break;
+        case 'get':
+          target(m);
+          needName(m);
+          v = scoped(runGet, m);
+          break;
+        case 'set':
+          target(m);
+          needName(m);
+          if (m.tagged) m.value = untag(m.value, bufs);
+          v = scoped(runSet, m);
+          keepIt = false;
+          break;
+        case 'len':
+          target(m);
+          v = scoped(runLen, m.obj);
+          keepIt = false;
+          break;
+        case 'op':
+          target(m);
+          needName(m);
+          needArgs(m, true);
+          if (m.tagged) untag(m.args, bufs);
+          v = scoped(runOp, m);
+          break;
+        case 'iter':
+          target(m);
+          v = keep(scoped(runIter, m.obj), fi);
+          keepIt = false;
+          break;
+        case 'next':
+          target(m);
+          if (!Number.isInteger(m.count) || m.count < 1 || m.count > 65536) throw new ProtocolError('bad next: count');
+          v = scoped(runNext, m);
+          if (keepIt) {
+            for (let i = 0; i < v.length; i++) v[i] = keep(v[i], fi);
+            keepIt = false;
+          }
+          break;
+        case 'value':
+          target(m);
+          v = scoped(runValue, m.obj);
+          keepIt = false;
+          break;
+        case 'release': // done by release(m) before the request was taken
+          if (!Array.isArray(m.handles)) throw new ProtocolError('bad release');
+          v = null;
+          keepIt = false;
           break;
         default:
           throw new ProtocolError('unknown op ' + JSON.stringify(m.op));
       }
-      if (isThenable(v)) {
+      if (awaitable && isThenable(v)) {
         if (!nested && fi === 0 && awaiting === null) {
           fLen = fi;
-          awaitReply(id, v);
+          awaitReply(id, v, keepIt);
           return;
         }
         Promise.resolve(v).catch(noop);
         throw new Error('sandbond: a request nested in a call to the host returned a Promise; ' +
           'it cannot be awaited while JavaScript waits synchronously for the host');
       }
-      line = '{"op":"return","id":' + id + ',"value":' + encode(v) + '}\n';
+      if (keepIt) v = keep(v, fi);
+      bl = blobOn ? [] : null;
+      line = '{"op":"return","id":' + id + ',"value":' + encode(v, bl) + '}\n';
     } catch (e) {
       if (e instanceof ProtocolError) protocolFailure(e);
       // An interrupt (or a stack overflow) unwound frames above ours.
       if (fLen > fi + 1) unwind(fi + 1, isInterrupt(e) ? null : e);
+      dropKeys(fi);
       line = errorLine(id, e);
+      bl = null;
     }
-    if (outBuf.size || errBuf.size) flushAll();
-    noop(); // a pending interrupt fires here, before the reply is marked sent
-    fLen = fi;
-    const n = rawWrite !== null ? rawWrite(outFd, line, null, 'utf8', undefined, wctx) : writeNow(line);
-    wrote(line, n);
+    sendReply(fi, line, bl !== null && bl.length ? bl : null);
   }
 
   // While a Promise is awaited the driver does not read (a continuation may
@@ -965,39 +1585,41 @@
     }
   }
 
-  function awaitReply(id, p) {
-    const a = { id };
+  function awaitReply(id, p, keepIt) {
+    const a = { id, keep: keepIt };
     setAwaiting(a);
     Promise.resolve(p).then((v) => settle(a, v, null, false), (e) => settle(a, undefined, e, true));
   }
 
   function abandonAwait() {
-    const line = errorLine(awaiting.id, interruptedError('the awaited Promise was abandoned'));
-    if (outBuf.size || errBuf.size) flushAll();
-    noop();
-    awaiting = null;
-    const n = rawWrite !== null ? rawWrite(outFd, line, null, 'utf8', undefined, wctx) : writeNow(line);
-    wrote(line, n);
+    sendAwaited(errorLine(awaiting.id, interruptedError('the awaited Promise was abandoned')), null);
     setAwaiting(null);
   }
 
+  // settle answers an awaited request. It runs from a microtask (from
+  // tick() in the step scope, or from the event loop); with keep, an
+  // interrupt between storing the value and queueing the reply would leave
+  // the key unused in the table (no frame lists it), nothing worse.
   function settle(a, v, e, failed) {
     if (awaiting !== a) return; // abandoned after an interrupt
-    let line;
+    let line, bl = null;
     if (failed) {
       line = errorLine(a.id, e);
     } else {
+      if (a.keep) {
+        const k = ++lastKey;
+        handles.set(k, v);
+        v = new Kept(k);
+      }
       try {
-        line = '{"op":"return","id":' + a.id + ',"value":' + encode(v) + '}\n';
+        bl = blobOn ? [] : null;
+        line = '{"op":"return","id":' + a.id + ',"value":' + encode(v, bl) + '}\n';
       } catch (x) {
         line = errorLine(a.id, x);
+        bl = null;
       }
     }
-    if (outBuf.size || errBuf.size) flushAll();
-    noop();
-    awaiting = null;
-    const n = rawWrite !== null ? rawWrite(outFd, line, null, 'utf8', undefined, wctx) : writeNow(line);
-    wrote(line, n);
+    sendAwaited(line, bl !== null && bl.length ? bl : null);
     setAwaiting(null);
     resume();
   }
@@ -1020,8 +1642,9 @@
         '(from a timer or callback after the request ended); exported functions work only during a request');
     }
     let body;
+    const bl = blobOn ? [] : null;
     try {
-      body = encode(args);
+      body = encode(args, bl);
     } catch (e) {
       if (e instanceof SandbondSerializationError) {
         throw new SandbondSerializationError('cannot send arguments of ' + name + ' to the host: ' + e.message,
@@ -1036,11 +1659,7 @@
     fId[fi] = id;
     fSent[fi] = false;
     fLen = fi + 1;
-    if (outBuf.size || errBuf.size) flushAll();
-    noop(); // a pending interrupt fires here, before the call is marked sent
-    fSent[fi] = true;
-    const n = rawWrite !== null ? rawWrite(outFd, line, null, 'utf8', undefined, wctx) : writeNow(line);
-    wrote(line, n);
+    sendCall(fi, line, bl !== null && bl.length ? bl : null);
     let m;
     try {
       m = serveUntil(fi);
@@ -1051,9 +1670,12 @@
     if (m.op === 'return') {
       if (!m.tagged) return m.value;
       try {
-        return untag(m.value);
+        return untag(m.value, m.bufs);
       } catch (e) {
-        return protocolFailure(e);
+        // An unknown handle or a blob too large for memory fails the call;
+        // anything else is the host's mistake.
+        if (e instanceof ProtocolError) protocolFailure(e);
+        throw e;
       }
     }
     const err = m.error !== null && typeof m.error === 'object' ? m.error : {};
@@ -1097,6 +1719,7 @@
       if (awaiting !== null) abandonAwait();
     }
     for (;;) {
+      settleIO();
       const line = nextLine();
       if (line === null) {
         consumed();
@@ -1110,7 +1733,9 @@
       }
       const m = parseLine(line);
       if (m.op === 'return' || m.op === 'error') throw new ProtocolError('reply to ' + m.id + ' with no call outstanding');
+      release(m);
       takeRequest(m);
+      finishBlobIn();
       handle(m, false);
       if (awaiting !== null) {
         if (!syncOK) return AWAIT;
@@ -1126,7 +1751,11 @@
   // An interrupt lands in the innermost scope, so guard nests n more scopes
   // around step: an interrupt that ends a step is caught one level up, and
   // only a burst of interrupts that each land while the level below is
-  // being re-entered could reach the loop scope itself.
+  // being re-entered could reach the loop scope itself. Such bursts happen:
+  // Node's watchdog thread, when it runs late (a loaded machine), delivers
+  // the SIGINTs it missed back to back, each to the innermost scope of the
+  // moment; with 1 ms SIGINTs on two busy CPUs about one in three
+  // interrupts that end a step climbs a level further, hence six levels.
   function guard(n) {
     for (;;) {
       try {
@@ -1154,7 +1783,7 @@
       let r;
       inLoop = true;
       try {
-        r = scoped(guard, 3);
+        r = scoped(guard, 6);
       } catch (e) {
         inLoop = false;
         if (!isInterrupt(e)) protocolFailure(e);
@@ -1206,6 +1835,8 @@
     }
   }
 
-  send(JSON.stringify({ op: 'ready', version: 1, language: 'node', info: 'Node.js ' + process.version }) + '\n');
+  const ready = { op: 'ready', version: 1, language: 'node', info: 'Node.js ' + process.version };
+  if (blobOn) ready.side = ['blob'];
+  send(JSON.stringify(ready) + '\n');
   run();
 });
