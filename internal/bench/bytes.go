@@ -7,8 +7,11 @@ import (
 	"os/exec"
 )
 
-// catProc is the floor of the bytes rows: cat copying the same bytes from
-// one pipe to another, as fast as a process can echo them.
+// catProc is the floor of the bytes rows: dd copying the same bytes from
+// one pipe to another as a round trip does, store and forward: it reads
+// the whole value (bs, iflag=fullblock), then writes it back. (cat would
+// stream, writing back the first bytes while the rest still arrive, which
+// no request/reply exchange can do.)
 type catProc struct {
 	cmd *exec.Cmd
 	in  io.WriteCloser
@@ -16,8 +19,8 @@ type catProc struct {
 	buf []byte
 }
 
-func startCat() (*catProc, error) {
-	cmd := exec.Command("cat")
+func startCat(size int) (*catProc, error) {
+	cmd := exec.Command("dd", fmt.Sprintf("bs=%d", size), "iflag=fullblock", "status=none")
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -27,7 +30,7 @@ func startCat() (*catProc, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start cat: %w", err)
+		return nil, fmt.Errorf("start dd: %w", err)
 	}
 	return &catProc{cmd: cmd, in: in, out: out}, nil
 }
@@ -57,8 +60,16 @@ func (c *catProc) close() error {
 
 func (w *warm) pipeCopy(data []byte) func(n int) error {
 	return func(n int) error {
+		c := w.copiers[len(data)]
+		if c == nil {
+			var err error
+			if c, err = startCat(len(data)); err != nil {
+				return err
+			}
+			w.copiers[len(data)] = c
+		}
 		for i := 0; i < n; i++ {
-			if err := w.copier.roundTrip(data); err != nil {
+			if err := c.roundTrip(data); err != nil {
 				return err
 			}
 		}
