@@ -32,17 +32,17 @@ import (
 // own, which adds cross-group wake-up latency to every pipe round trip
 // between the daemon and the interpreter (a warm call measured at 1.3-4x
 // the same call unsandboxed). Instead the launcher creates the two
-// cgroups and sets their limits itself (cgroupLayout.create), and hands
-// libcontainer exactly their paths (see createContainer): libcontainer's
-// cgroup manager, built from those paths, then only moves the container's
-// init into them, right after it is forked and before it sets up anything
-// (libcontainer's initProcess.start), and removes them at Destroy.
-//
-// That move is still the most expensive step of a start that cgroups add:
-// moving a process between cgroups write-locks the kernel's
-// cgroup_threadgroup_rwsem, which waits for an RCU grace period (6-20 ms
-// on a loaded 2-core VM) unless the host boots with
-// cgroup_favordynmods=true (or mounts cgroup v2 with favordynmods).
+// cgroups and sets their limits itself (cgroupLayout.create). On cgroup
+// v1 the container's init is born in them: a thread of the launcher that
+// moved itself into them forks it (startInCgroups), because moving a
+// process after the fork write-locks the kernel's cgroup_threadgroup_rwsem,
+// which waits for an RCU grace period (6-20 ms on a loaded 2-core VM)
+// unless the host boots with cgroup_favordynmods=true. libcontainer then
+// learns the paths (createContainer, reloadWithCgroups) and removes them
+// at Destroy. On cgroup v2 the launcher hands libcontainer the paths
+// before the start, and libcontainer's cgroup manager moves the init into
+// them right after it is forked and before it sets up anything
+// (libcontainer's initProcess.start).
 //
 // On cgroup v2 the launcher enables only memory and pids for the sandboxes,
 // but libcontainer's v2 manager, when it joins the init to the sandbox's
@@ -62,6 +62,11 @@ type cgroupLayout struct {
 	// parents maps "memory" and "pids" (v1) or "" (v2) to the
 	// directory that holds the sandboxes' cgroups (…/sandbond).
 	parents map[string]string
+	// home maps "memory" and "pids" (v1 only) to the daemon's own
+	// cgroups, the parents of parents, where a thread that started a
+	// sandbox goes back (see startInCgroups); roots maps them to the
+	// hierarchies' roots, where it goes if home is gone.
+	home, roots map[string]string
 	// memsw says whether the v1 memory controller accounts swap
 	// (memory.memsw.limit_in_bytes exists), v2 whether memory.swap.max
 	// exists.
@@ -69,7 +74,7 @@ type cgroupLayout struct {
 }
 
 func newCgroupLayout() (*cgroupLayout, error) {
-	lay := &cgroupLayout{parents: map[string]string{}}
+	lay := &cgroupLayout{parents: map[string]string{}, home: map[string]string{}, roots: map[string]string{}}
 	if cgroups.IsCgroup2UnifiedMode() {
 		lay.v2 = true
 		own := filepath.Dir(ownCgroup2())
@@ -94,6 +99,10 @@ func newCgroupLayout() (*cgroupLayout, error) {
 			return nil, err
 		}
 		lay.parents[sub] = dir
+		lay.home[sub] = own
+		if lay.roots[sub], err = cgroups.FindCgroupMountpoint("", sub); err != nil {
+			return nil, err
+		}
 	}
 	_, err := os.Stat(filepath.Join(lay.parents["memory"], "memory.memsw.limit_in_bytes"))
 	lay.memsw = err == nil
@@ -108,10 +117,19 @@ func enableControllers(dir string) {
 	}
 }
 
+// threadJoin says whether a sandbox's first process is born in its
+// cgroups, forked by a thread of the launcher that joined them (cgroup v1,
+// where a single thread may move: see startInCgroups), rather than moved
+// into them by libcontainer after the fork (cgroup v2).
+func (lay *cgroupLayout) threadJoin() bool { return !lay.v2 }
+
 // create makes the memory and pids cgroups of sandbox id with its limits
 // and returns them as libcontainer's subsystem -> path map. Nothing is in
-// them yet. On error nothing is left.
-func (lay *cgroupLayout) create(id string, lim effectiveLimits) (paths map[string]string, err error) {
+// them yet. spare is added to the pids limit: the launcher's thread that
+// starts the sandbox from inside its cgroups counts there until it leaves,
+// and the launcher lowers the limit to the profile's before it leaves
+// (setPidsMax). On error nothing is left.
+func (lay *cgroupLayout) create(id string, lim effectiveLimits, spare int64) (paths map[string]string, err error) {
 	paths = map[string]string{}
 	defer func() {
 		if err != nil {
@@ -149,7 +167,7 @@ func (lay *cgroupLayout) create(id string, lim effectiveLimits) (paths map[strin
 			}
 		}
 		if lim.Pids > 0 {
-			if err := write("", "pids.max", lim.Pids); err != nil {
+			if err := write("", "pids.max", lim.Pids+spare); err != nil {
 				return nil, err
 			}
 		}
@@ -167,11 +185,27 @@ func (lay *cgroupLayout) create(id string, lim effectiveLimits) (paths map[strin
 		}
 	}
 	if lim.Pids > 0 {
-		if err := write("pids", "pids.max", lim.Pids); err != nil {
+		if err := write("pids", "pids.max", lim.Pids+spare); err != nil {
 			return nil, err
 		}
 	}
 	return paths, nil
+}
+
+// setPidsMax writes the pids limit of a sandbox's cgroup (paths as create
+// returns them); n <= 0 leaves it unlimited.
+func setPidsMax(paths map[string]string, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	dir, ok := paths["pids"]
+	if !ok {
+		dir = paths[""]
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.FormatInt(n, 10)), 0); err != nil {
+		return fmt.Errorf("sandbox: cgroup limit pids.max: %w", err)
+	}
+	return nil
 }
 
 // removeCgroups removes a sandbox's cgroups; cgroup v1 rmdir can be EBUSY

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/configs/validate"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbond/sandbond/bond"
@@ -42,6 +45,16 @@ type ContainerLauncher struct {
 	// noSeccomp drops the filter; only benchmarks set it, to measure
 	// what the filter costs per start.
 	noSeccomp bool
+	// libcontainerSeccomp hands the seccomp profile to libcontainer,
+	// which compiles and loads it in the container's init at every
+	// start, instead of the trampoline loading the precompiled program:
+	// set when the trampoline cannot run here (see trampolineDeps), and
+	// by tests and benchmarks, to compare.
+	libcontainerSeccomp bool
+	// cgroupApply makes libcontainer move the init into its cgroups
+	// after the fork, as on cgroup v2, instead of startInCgroups; only
+	// benchmarks set it, to measure what that costs.
+	cgroupApply bool
 
 	mu     sync.Mutex
 	roots  map[string]*rootfs     // interpreter command -> its root filesystem
@@ -120,6 +133,10 @@ func NewContainerLauncher(profile *policy.Profile, opts ...Option) (*ContainerLa
 	}
 	if !l.rootless {
 		l.ids = sharedIDPool(o.idBase, o.idCount)
+	}
+	if _, err := trampolineDeps(); err != nil {
+		l.log.Warn("sandbox: libcontainer compiles the seccomp filter at every start (slower)", "reason", err)
+		l.libcontainerSeccomp = true
 	}
 	if err := os.MkdirAll(o.stateDir, 0o711); err != nil {
 		return nil, fmt.Errorf("sandbox: state dir: %w", err)
@@ -219,10 +236,9 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		Cgroups:  l.cgroups,
 		Network:  l.profile.Network.Mode,
 		Limits:   l.limits,
-		Seccomp:  l.seccomp.Config,
 	}
-	if l.noSeccomp {
-		cs.Seccomp = nil
+	if l.libcontainerSeccomp && !l.noSeccomp {
+		cs.Seccomp = l.seccomp.Config
 	}
 	if l.rootless {
 		cs.HostUID, cs.HostGID = uint32(os.Geteuid()), uint32(os.Getegid())
@@ -242,14 +258,23 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		release()
 		return nil, err
 	}
-	c, err := l.createContainer(cs, cfg)
+	c, paths, err := l.createContainer(cs, cfg)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("sandbox: create container: %w", err)
 	}
+	// joined: the init is born in its cgroups, libcontainer knows none
+	// of them until reloadWithCgroups (see startInCgroups).
+	joined := len(paths) > 0 && l.threadJoin()
+	destroy := func() {
+		_ = c.Destroy()
+		if joined {
+			_ = removeCgroups(paths)
+		}
+	}
 	files, closeNull, err := openFiles(spec.Files)
 	if err != nil {
-		_ = c.Destroy()
+		destroy()
 		release()
 		return nil, err
 	}
@@ -261,26 +286,64 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		Init:  true,
 		Stdin: files[0], Stdout: files[1], Stderr: files[2],
 		ExtraFiles: files[3:],
+		// The init's log level, as runc sets it: without it, nsexec
+		// sends a dozen debug records per start through the log pipe,
+		// which the daemon parses only to drop them.
+		LogLevel: strconv.Itoa(int(logrus.GetLevel())),
+	}
+	if l.seccompExec() {
+		// The init execs the trampoline, which loads the filter and
+		// execs the interpreter (see start_seccomp_linux.go). The
+		// program's descriptor comes last, after the bond's.
+		env, err := execEnv(lp.Env)
+		if err != nil {
+			closeNull()
+			destroy()
+			release()
+			return nil, fmt.Errorf("%w: %v", ErrProfile, err)
+		}
+		lp.Args = seccompExecArgs(argv, env)
+		lp.Env = []string{seccompExecEnv + "=" + strconv.Itoa(len(files))}
+		lp.ExtraFiles = append(slices.Clip(files[3:]), l.seccomp.File)
 	}
 	if spec.Dir != "" {
 		lp.Cwd = spec.Dir
 	}
-	// Run returns once the interpreter runs (libcontainer's exec fifo).
-	// The init joined the sandbox's memory and pids cgroups before it
-	// did anything else (see createContainer), so when Launch returns
-	// the interpreter is confined; the bond sends the driver, and the
-	// caller the first untrusted input, only after Launch returned.
+	// Run returns once the init execs (libcontainer's exec fifo): the
+	// trampoline, which loads the filter and execs the interpreter before
+	// the interpreter reads anything. The init was born in the sandbox's memory and pids cgroups
+	// (startInCgroups), or joined them before it did anything else
+	// (cgroup v2, see createContainer), so when Launch returns the
+	// interpreter is confined; the bond sends the driver, and the caller
+	// the first untrusted input, only after Launch returned.
 	// TestCgroupsBeforeLaunchReturns checks this.
-	err = c.Run(lp)
+	if joined {
+		err = l.cgLayout.startInCgroups(paths, func() error {
+			if err := c.Run(lp); err != nil {
+				return err
+			}
+			// The profile's limit, before the starting thread
+			// leaves: the sandbox never has more.
+			return setPidsMax(paths, cs.Limits.Pids)
+		})
+		if err == nil {
+			var c2 *libcontainer.Container
+			if c2, err = l.reloadWithCgroups(cs.ID, paths); err == nil {
+				c = c2
+			}
+		}
+	} else {
+		err = c.Run(lp)
+	}
 	closeNull()
 	if err != nil {
 		_ = c.Signal(unix.SIGKILL)
 		_, _ = lp.Wait()
-		_ = c.Destroy()
+		destroy()
 		release()
 		return nil, fmt.Errorf("sandbox: start %s in profile %q: %w", in.Exe, l.profile.Name, err)
 	}
-	return l.newProcess(c, lp, cs, release)
+	return l.newProcess(c, lp, cs, paths, release)
 }
 
 // createContainer does what libcontainer.Create does (validate the
@@ -295,35 +358,64 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 // (initProcess.start: "so that no children can escape the cgroup"), and
 // Destroy removes exactly those. Without cgroups the map is empty and
 // libcontainer joins none.
-func (l *ContainerLauncher) createContainer(cs *containerSpec, cfg *configs.Config) (_ *libcontainer.Container, err error) {
+//
+// On cgroup v1 the state has no paths at first: the init is born in its
+// cgroups instead (startInCgroups), and the launcher writes the paths into
+// the state once it runs (reloadWithCgroups).
+//
+// It returns the container and the sandbox's cgroups (empty without
+// cgroups).
+func (l *ContainerLauncher) createContainer(cs *containerSpec, cfg *configs.Config) (_ *libcontainer.Container, paths map[string]string, err error) {
 	if err := validate.Validate(cfg); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dir := filepath.Join(l.croot, cs.ID)
 	if err := os.Mkdir(dir, 0o711); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	paths := map[string]string{}
+	paths = map[string]string{}
 	defer func() {
 		if err != nil {
 			_ = removeCgroups(paths)
 			_ = os.RemoveAll(dir)
 		}
 	}()
+	statePaths := paths
 	if cs.Cgroups {
-		if paths, err = l.cgLayout.create(cs.ID, cs.Limits); err != nil {
-			return nil, err
+		var spare int64
+		if l.threadJoin() {
+			spare = 1 // the starting thread
+		}
+		if paths, err = l.cgLayout.create(cs.ID, cs.Limits, spare); err != nil {
+			return nil, nil, err
+		}
+		if !l.threadJoin() {
+			statePaths = paths
 		}
 	}
-	st := stateFile{State: libcontainer.State{BaseState: libcontainer.BaseState{ID: cs.ID, Created: time.Now().UTC(), Config: *cfg}}, CgroupPaths: paths}
+	st := stateFile{State: libcontainer.State{BaseState: libcontainer.BaseState{ID: cs.ID, Created: time.Now().UTC(), Config: *cfg}}, CgroupPaths: statePaths}
 	b, err := json.Marshal(&st)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "state.json"), b, 0o600); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return libcontainer.Load(l.croot, cs.ID)
+	c, err := libcontainer.Load(l.croot, cs.ID)
+	return c, paths, err
+}
+
+// seccompExec says whether the trampoline loads the seccomp filter (see
+// start_seccomp_linux.go), rather than libcontainer (or nothing, in
+// benchmarks without a filter).
+func (l *ContainerLauncher) seccompExec() bool {
+	return !l.noSeccomp && !l.libcontainerSeccomp
+}
+
+// threadJoin says whether sandboxes are started from inside their cgroups
+// (see startInCgroups).
+func (l *ContainerLauncher) threadJoin() bool {
+	return l.cgroups && l.cgLayout != nil && l.cgLayout.threadJoin() && !l.cgroupApply
 }
 
 // stateFile is libcontainer's state.json with the cgroup paths always
@@ -397,7 +489,17 @@ func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*int
 		return nil, nil, nil, err
 	}
 	bs := root.newBindSet()
-	for _, p := range in.Paths {
+	paths := in.Paths
+	if l.seccompExec() {
+		// The trampoline is this program: its loader and shared
+		// libraries (libc, libseccomp) must be there too.
+		deps, err := trampolineDeps()
+		if err != nil {
+			return fail(err)
+		}
+		paths = append(slices.Clip(paths), deps...)
+	}
+	for _, p := range paths {
 		if err := bs.add(p); err != nil {
 			return fail(fmt.Errorf("sandbox: binding %s: %w", p, err))
 		}

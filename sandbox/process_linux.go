@@ -27,6 +27,7 @@ type Process struct {
 	c       *libcontainer.Container
 	lp      *libcontainer.Process
 	cs      *containerSpec
+	cgroups map[string]string // the sandbox's cgroups (libcontainer's subsystem -> path map)
 	pid     int
 	release func()
 	timer   *time.Timer
@@ -42,7 +43,7 @@ type Process struct {
 	waited  bool
 }
 
-func (l *ContainerLauncher) newProcess(c *libcontainer.Container, lp *libcontainer.Process, cs *containerSpec, release func()) (*Process, error) {
+func (l *ContainerLauncher) newProcess(c *libcontainer.Container, lp *libcontainer.Process, cs *containerSpec, cgroups map[string]string, release func()) (*Process, error) {
 	pid, err := lp.Pid()
 	if err != nil {
 		return nil, err
@@ -52,11 +53,12 @@ func (l *ContainerLauncher) newProcess(c *libcontainer.Container, lp *libcontain
 		_ = c.Signal(unix.SIGKILL)
 		_, _ = lp.Wait()
 		_ = c.Destroy()
+		_ = removeCgroups(cgroups)
 		release()
 		l.live.Done()
 		return nil, os.NewSyscallError("pidfd_open", err)
 	}
-	p := &Process{l: l, c: c, lp: lp, cs: cs, pid: pid, release: release, pidfd: fd, started: time.Now()}
+	p := &Process{l: l, c: c, lp: lp, cs: cs, cgroups: cgroups, pid: pid, release: release, pidfd: fd, started: time.Now()}
 	if a := auditReaderOnce(); a != nil && !cs.Rootless {
 		// The filter kills only the offending process (KILL_PROCESS), or
 		// only the offending thread for a system call of another ABI
@@ -75,16 +77,14 @@ func (l *ContainerLauncher) newProcess(c *libcontainer.Container, lp *libcontain
 	}
 	if cs.Cgroups && cs.Limits.Pids > 0 {
 		// Reaching the pids limit ends the sandbox (see watchPids).
-		if st, err := c.State(); err == nil {
-			p.pidsW = watchPids(st.CgroupPaths, func() {
-				p.mu.Lock()
-				if !p.waited {
-					p.pidsHit = true
-				}
-				p.mu.Unlock()
-				_ = p.signal(unix.SIGKILL)
-			})
-		}
+		p.pidsW = watchPids(cgroups, func() {
+			p.mu.Lock()
+			if !p.waited {
+				p.pidsHit = true
+			}
+			p.mu.Unlock()
+			_ = p.signal(unix.SIGKILL)
+		})
 	}
 	if cs.Limits.Wall > 0 {
 		p.timer = time.AfterFunc(cs.Limits.Wall, func() {
@@ -156,9 +156,7 @@ func (p *Process) Wait() error {
 
 	var oom, pidsMax int64
 	if p.cs.Cgroups {
-		if s, err := p.c.State(); err == nil {
-			oom, pidsMax = cgroupEvents(s.CgroupPaths)
-		}
+		oom, pidsMax = cgroupEvents(p.cgroups)
 	}
 	if pidsHit {
 		pidsMax = max(pidsMax, 1)
@@ -176,7 +174,10 @@ func (p *Process) destroy() error {
 	var err error
 	for i := 0; i < 50; i++ {
 		if err = p.c.Destroy(); err == nil {
-			return nil
+			// libcontainer removed the cgroups it knows; these are
+			// the same (see reloadWithCgroups): nothing is left to
+			// remove, unless the state lost them.
+			return removeCgroups(p.cgroups)
 		}
 		time.Sleep(5 * time.Millisecond) // cgroup v1 rmdir can be EBUSY for a moment
 	}

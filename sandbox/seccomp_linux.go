@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,13 +26,21 @@ import (
 	"github.com/sandbond/sandbond/profiles"
 )
 
-// seccompFilter is a parsed and checked OCI seccomp profile.
+// seccompFilter is a parsed, checked and compiled OCI seccomp profile.
 type seccompFilter struct {
-	// Config is handed to libcontainer, which installs it right before
-	// the interpreter's execve.
+	// Config is the profile as libcontainer takes it: handed to it only
+	// where the trampoline cannot run (see trampolineDeps), and by tests
+	// and benchmarks, to compare.
 	Config *configs.Seccomp
 	// Hash identifies the profile's bytes.
 	Hash [32]byte
+	// Prog and Flags are the BPF program libcontainer would compile
+	// from Config and the flags it would load it with (seccompProgram).
+	Prog  []unix.SockFilter
+	Flags uint
+	// File holds Prog for the trampoline (programFile): a sealed,
+	// read-only memfd, open for the life of the process.
+	File *os.File
 }
 
 var (
@@ -76,10 +83,11 @@ func seccompJSON(p *policy.Profile, override []byte) ([]byte, error) {
 	return b, nil
 }
 
-// compileSeccomp parses, checks and converts an OCI seccomp JSON profile,
-// once per distinct content. The profile is also compiled to BPF with
-// libseccomp once here, so that a bad rule is an error at launcher
-// creation rather than at every start.
+// compileSeccomp parses, checks, converts and compiles an OCI seccomp JSON
+// profile, once per distinct content: to the BPF program libcontainer
+// would compile in every container, which the trampoline loads instead
+// (see start_seccomp_linux.go). A bad rule is an error at launcher
+// creation.
 func compileSeccomp(raw []byte) (*seccompFilter, error) {
 	h := sha256.Sum256(raw)
 	seccompMu.Lock()
@@ -100,85 +108,25 @@ func compileSeccomp(raw []byte) (*seccompFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: seccomp profile: %v", ErrProfile, err)
 	}
-	if _, err := bpfSize(cfg); err != nil {
+	prog, flags, err := seccompProgram(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("%w: seccomp profile: %v", ErrProfile, err)
 	}
-	f := &seccompFilter{Config: cfg, Hash: h}
+	file, err := programFile(prog, flags)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: seccomp program file: %w", err)
+	}
+	f := &seccompFilter{Config: cfg, Hash: h, Prog: prog, Flags: flags, File: file}
 	seccompCache[h] = f
 	return f, nil
 }
 
-// bpfSize compiles cfg with libseccomp into a BPF program and returns its
-// length in instructions. It mirrors what libcontainer does in the
-// container (see libcontainer/seccomp), minus loading the program.
+// bpfSize compiles cfg as seccompProgram does (what libcontainer's init
+// would do at every start, minus loading the program) and returns the
+// program's length in instructions.
 func bpfSize(cfg *configs.Seccomp) (int, error) {
-	def, err := scmpAction(cfg.DefaultAction, cfg.DefaultErrnoRet)
-	if err != nil {
-		return 0, err
-	}
-	filter, err := libseccomp.NewFilter(def)
-	if err != nil {
-		return 0, err
-	}
-	defer filter.Release()
-	for _, a := range cfg.Architectures {
-		arch, err := libseccomp.GetArchFromString(a)
-		if err != nil {
-			return 0, err
-		}
-		if err := filter.AddArch(arch); err != nil {
-			return 0, err
-		}
-	}
-	if len(cfg.Syscalls) > 32 {
-		_ = filter.SetOptimize(2)
-	}
-	for _, call := range cfg.Syscalls {
-		nr, err := libseccomp.GetSyscallFromName(call.Name)
-		if err != nil {
-			continue // unknown on this kernel/arch: libcontainer skips it too
-		}
-		act, err := scmpAction(call.Action, call.ErrnoRet)
-		if err != nil {
-			return 0, fmt.Errorf("syscall %s: %w", call.Name, err)
-		}
-		if act == def {
-			continue
-		}
-		var conds []libseccomp.ScmpCondition
-		for _, a := range call.Args {
-			op, err := scmpOp(a.Op)
-			if err != nil {
-				return 0, fmt.Errorf("syscall %s: %w", call.Name, err)
-			}
-			c, err := libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
-			if err != nil {
-				return 0, fmt.Errorf("syscall %s: %w", call.Name, err)
-			}
-			conds = append(conds, c)
-		}
-		if len(conds) == 0 {
-			err = filter.AddRule(nr, act)
-		} else {
-			err = filter.AddRuleConditional(nr, act, conds)
-		}
-		if err != nil {
-			return 0, fmt.Errorf("syscall %s: %w", call.Name, err)
-		}
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	done := make(chan int64, 1)
-	go func() { n, _ := io.Copy(io.Discard, r); r.Close(); done <- n }()
-	err = filter.ExportBPF(w)
-	w.Close()
-	n := <-done
-	if err != nil {
-		return 0, err
-	}
-	return int(n / 8), nil
+	prog, _, err := seccompProgram(cfg)
+	return len(prog), err
 }
 
 func scmpAction(a configs.Action, errno *uint) (libseccomp.ScmpAction, error) {

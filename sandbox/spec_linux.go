@@ -119,8 +119,9 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 	}
 	cfg.Devices = devs
 	// No cgroup settings for libcontainer: the launcher creates the
-	// sandbox's memory and pids cgroups itself and libcontainer only joins
-	// the init to them (see cgroupLayout). The path is what libcontainer
+	// sandbox's memory and pids cgroups itself, and starts the init in
+	// them (cgroup v1) or lets libcontainer join the init to them (v2);
+	// see cgroupLayout. The path is what libcontainer
 	// would recompute if it ever loaded this state without its paths.
 	// There is no devices cgroup: /dev is a tmpfs with only the nodes
 	// above bind-mounted, and the container's user namespace can neither
@@ -131,7 +132,7 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 		cfg.Networks = nil // loopback stays down
 	}
 	cfg.Rlimits = rlimits(cs) // specconv leaves process rlimits to its caller
-	cfg.Seccomp = cs.Seccomp
+	cfg.Seccomp = cs.Seccomp  // nil: the trampoline loads the filter (start_seccomp_linux.go)
 	cfg.ParentDeathSignal = 0 // see Process: pidfds, not Pdeathsig
 	return cfg, nil
 }
