@@ -263,6 +263,39 @@ func CallAs[T any](ctx context.Context, p *Pool, args ...any) (T, error) {
 	return v, err
 }
 
+// Borrow takes a worker out of rotation and lends its bond, for as long as
+// the caller needs it: an interactive session on a live warm worker (the
+// hot-patching use case: inspect the interpreter, redefine a function).
+// It waits for a free worker like [Pool.Call] (up to pool.queue_timeout,
+// then [ErrOverloaded]; [ErrPoolClosed] once the pool closes). While
+// borrowed, the worker counts as busy and takes no calls; what the borrower
+// changes in the interpreter stays there for the calls the worker takes
+// after it is given back (each worker has its own interpreter: a change
+// made in one is not seen by the others).
+//
+// giveBack returns the worker to the pool (calling it more than once is
+// harmless). A worker whose interpreter died or broke meanwhile is replaced
+// instead, as is one the pool would not reuse after a task: the borrow
+// counts as a task for pool.fresh_per_task and pool.recycle_after. A
+// borrower that cannot vouch for the interpreter's state closes the bond
+// before giving it back. [Pool.Close] waits for borrowed workers, as for
+// calls in progress.
+func (p *Pool) Borrow(ctx context.Context) (b *bond.Bond, giveBack func(), err error) {
+	w, err := p.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var once sync.Once
+	return w.b, func() {
+		once.Do(func() {
+			p.mu.Lock()
+			w.calls++ // a task: fresh_per_task and recycle_after count it
+			p.mu.Unlock()
+			p.release(w, nil, false)
+		})
+	}, nil
+}
+
 // WorkerPids returns the host process ids of the pool's live workers'
 // interpreters (idle and busy), for supervision and tests; a pid is 0 when
 // the launcher does not know it.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,20 +20,24 @@ import (
 // connection, each request written and its answer read by the calling
 // goroutine (net/http's Transport hands every request to two goroutines
 // of its own, which on 2 cores costs the daemon CPU the load generator
-// should not take from it). It is not safe for concurrent use.
+// should not take from it), with its buffers reused and the answer's head
+// read for what it needs only (status, Content-Length, Connection). It is
+// not safe for concurrent use.
 type rawClient struct {
 	socket string
 	conn   net.Conn
 	br     *bufio.Reader
 	head   []byte // request line and headers, up to Content-Length's value
 	name   string
+	req    []byte // the request being written
+	body   []byte // the last answer's body
 }
 
 func newRawClient(socket string) *rawClient { return &rawClient{socket: socket} }
 
-// call posts body to the callable and returns the answer's body; a status
-// other than 200 is an error. A broken connection is redialled by the next
-// call.
+// call posts body to the callable and returns the answer's body, valid
+// until the next call; a status other than 200 is an error. A broken
+// connection is redialled by the next call.
 func (c *rawClient) call(ctx context.Context, name string, body []byte) ([]byte, error) {
 	if c.conn == nil {
 		var d net.Dialer
@@ -48,35 +54,83 @@ func (c *rawClient) call(ctx context.Context, name string, body []byte) ([]byte,
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.conn.SetDeadline(dl)
 	}
-	req := append(make([]byte, 0, len(c.head)+len(body)+16), c.head...)
+	req := append(c.req[:0], c.head...)
 	req = strconv.AppendInt(req, int64(len(body)), 10)
 	req = append(append(req, "\r\n\r\n"...), body...)
+	c.req = req
 	if _, err := c.conn.Write(req); err != nil {
 		c.close()
 		return nil, err
 	}
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		c.close()
-		return nil, err
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.Close {
+	status, data, keep, err := c.readAnswer()
+	if err != nil || !keep {
 		c.close()
 	}
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var eb errorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Kind != "" {
-			eb.Error.Status = resp.StatusCode
+			eb.Error.Status = status
 			return data, &eb.Error
 		}
-		return data, fmt.Errorf("the daemon answered %s", resp.Status)
+		return data, fmt.Errorf("the daemon answered %d %s", status, http.StatusText(status))
 	}
 	return data, nil
+}
+
+// readAnswer reads an answer with a Content-Length body (the daemon's
+// answers all have one) into c.body.
+func (c *rawClient) readAnswer() (status int, body []byte, keep bool, err error) {
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return 0, nil, false, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, nil, false, fmt.Errorf("not an HTTP answer: %q", line)
+	}
+	status, err = strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("bad status line %q", line)
+	}
+	keep, length := true, -1
+	for {
+		line, err = c.br.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, false, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		k, v, _ := bytes.Cut(line, []byte(":"))
+		v = bytes.TrimSpace(v)
+		switch {
+		case asciiEqualFold(k, "Content-Length"):
+			if length, err = strconv.Atoi(string(v)); err != nil || length < 0 {
+				return 0, nil, false, fmt.Errorf("bad Content-Length %q", v)
+			}
+		case asciiEqualFold(k, "Connection"):
+			keep = !asciiEqualFold(v, "close")
+		case asciiEqualFold(k, "Transfer-Encoding"):
+			return 0, nil, false, errors.New("a chunked answer: the daemon sends Content-Length")
+		}
+	}
+	if status < 200 {
+		return c.readAnswer() // 100 Continue
+	}
+	if length < 0 {
+		return 0, nil, false, errors.New("an answer without Content-Length")
+	}
+	if cap(c.body) < length {
+		c.body = make([]byte, length)
+	}
+	c.body = c.body[:length]
+	if _, err := io.ReadFull(c.br, c.body); err != nil {
+		return 0, nil, false, err
+	}
+	return status, c.body, keep, nil
 }
 
 func (c *rawClient) close() {

@@ -23,7 +23,7 @@ func benchDaemonVerb() verb {
 	return verb{name: "bench-daemon", summary: "load-test sandboxd on a temp socket against in-process pool calls", run: runBenchDaemon}
 }
 
-const benchDaemonHelp = `usage: sandboxd bench-daemon [-clients N] [-duration D] [-profile P] [-lang L]
+const benchDaemonHelp = `usage: sandboxd bench-daemon [-clients N] [-duration D] [-rounds R] [-profile P] [-lang L]
 
 Starts a pool of sandboxed workers for an identity function, then measures
 in one run, with N concurrent clients each:
@@ -34,9 +34,17 @@ in one run, with N concurrent clients each:
               of its own)
   null        the daemon's API with a pool that answers at once (the
               daemon's own cost: HTTP, JSON, credentials, metrics)
-and prints throughput, p50/p99 latency and this process's CPU time per
-call as a markdown table. The profile flags profile the sandboxd row with
-the light client.
+and prints throughput, p50/p99 latency, each row against the in-process
+row of the same run, and this process's CPU time per call as a markdown
+table. The rows are measured in R interleaved rounds (each row D/R per
+round) so that a machine whose load changes during the run weighs on
+every row alike; the table pools the rounds' calls, and the summary gives
+the median and range of the per-round differences. -nethttp adds rows
+served by net/http alone, the daemon's server before its light loop.
+-client-process runs the sandboxd rows' clients in a process of their
+own, as a daemon's clients are: the CPU column is then the daemon's. The
+profile flags profile one row (-profile-row; by default the sandboxd row
+with the light client) in its first round.
 
 flags:
 `
@@ -52,28 +60,36 @@ type benchRow struct {
 	P99     time.Duration
 	Conns   int           // connections the daemon accepted (warm-up included)
 	CPU     time.Duration // this process's CPU time (user and system) during the row
+	Rounds  []time.Duration
+	// ClientCPU is the client process's CPU time, with -client-process
+	// (CPU is then the daemon's alone).
+	ClientCPU time.Duration
 }
 
 func runBenchDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench-daemon", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, benchDaemonHelp); fs.PrintDefaults() }
 	clients := fs.Int("clients", 8, "concurrent clients")
-	duration := fs.Duration("duration", 3*time.Second, "measuring time per row")
+	duration := fs.Duration("duration", 3*time.Second, "measuring time per row (spread over the rounds)")
+	rounds := fs.Int("rounds", 3, "interleaved rounds: each row is measured this many times, for -duration divided by it")
 	profile := fs.String("profile", "worker", "profile of the workers (shipped name or file)")
 	lang := fs.String("lang", "python", "language of the workers")
 	workers := fs.Int("workers", 2, "pool size (max_size and min_idle)")
+	nethttp := fs.Bool("nethttp", false, "add rows served by net/http alone (the daemon's server without its light loop), for comparison")
+	clientProcess := fs.Bool("client-process", false, "run the sandboxd rows' clients in a process of their own (as real clients are): the CPU column is then the daemon's alone")
 	var prof benchProfiles
 	fs.StringVar(&prof.cpu, "cpuprofile", "", "write a CPU profile of the sandboxd row to `file`")
 	fs.StringVar(&prof.block, "blockprofile", "", "write a block profile of the sandboxd row to `file`")
 	fs.StringVar(&prof.mutex, "mutexprofile", "", "write a mutex profile of the sandboxd row to `file`")
 	fs.StringVar(&prof.trace, "trace", "", "write a runtime trace of the sandboxd row to `file`")
+	profRow := fs.Int("profile-row", 3, "the `row` (1: in-process, 2: sandboxd with net/http's client, 3: sandboxd with the raw client, ...) the profile flags profile")
 	chaos := fs.Int("chaos", 0, "after the table, run the clients again while killing `N` random workers' interpreters, and check that every call was answered and nothing was left behind")
 	sporadic := fs.Bool("sporadic", false, "add rows of in-process calls made 1 ms and 5 ms apart (the bond's idle reader takes over after 2 ms)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *clients < 1 || *duration <= 0 || *workers < 1 {
-		fmt.Fprintln(stderr, "sandboxd bench-daemon: -clients, -workers and -duration must be positive")
+	if *clients < 1 || *duration <= 0 || *workers < 1 || *rounds < 1 {
+		fmt.Fprintln(stderr, "sandboxd bench-daemon: -clients, -workers, -rounds and -duration must be positive")
 		return errUsage
 	}
 	p, err := loadProfileRef(*profile)
@@ -92,7 +108,8 @@ func runBenchDaemon(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	k := &callable{Name: "ident", ProfileRef: *profile, Profile: p, Language: *lang, Setup: setup, Function: "ident"}
-	rows, err := benchDaemonOpts(ctx, k, newSandboxPool, benchOptions{clients: *clients, d: *duration, log: log, prof: &prof, sporadic: *sporadic})
+	rows, err := benchDaemonOpts(ctx, k, newSandboxPool, benchOptions{clients: *clients, d: *duration, rounds: *rounds, log: log, prof: &prof,
+		profRow: *profRow, sporadic: *sporadic, nethttp: *nethttp, clientProcess: *clientProcess})
 	if err != nil {
 		return err
 	}
@@ -151,24 +168,43 @@ func (nullPool) Close() error { return nil }
 // Stats is empty.
 func (nullPool) Stats() poolStats { return poolStats{} }
 
-// benchDaemon measures the rows of the table for callable k.
+// benchDaemon measures the rows of the table for callable k, in one round.
 // prof, when not nil, names the profiles to take of the measured sandboxd
 // row (raw client).
 func benchDaemon(ctx context.Context, k *callable, factory poolFactory, clients int, d time.Duration, log *slog.Logger, prof *benchProfiles) ([]benchRow, error) {
-	return benchDaemonOpts(ctx, k, factory, benchOptions{clients: clients, d: d, log: log, prof: prof})
+	return benchDaemonOpts(ctx, k, factory, benchOptions{clients: clients, d: d, rounds: 1, log: log, prof: prof})
 }
 
 // benchOptions are bench-daemon's settings.
 type benchOptions struct {
 	clients  int
-	d        time.Duration
+	d        time.Duration // per row, over all rounds
+	rounds   int
 	log      *slog.Logger
 	prof     *benchProfiles
+	profRow  int  // the row prof profiles, from 1; 0 means 3 (sandboxd, raw client)
 	sporadic bool // add rows of sporadic in-process calls (the bond's idle reader)
+	nethttp  bool // add rows served by net/http alone
+	// clientProcess runs the sandboxd rows' clients in a process of
+	// their own (bench_process.go).
+	clientProcess bool
+}
+
+// benchTarget is a row's way of calling: fnFor(i) is client i's call.
+type benchTarget struct {
+	name  string
+	fnFor func(i int) func(context.Context) error
+	conns func() int // connections accepted, or nil
+	prof  *benchProfiles
+	// sample, when set, measures instead of fnFor (a client process).
+	sample func(d time.Duration, warm bool) (benchSample, error)
 }
 
 func benchDaemonOpts(ctx context.Context, k *callable, factory poolFactory, o benchOptions) ([]benchRow, error) {
 	clients, d := o.clients, o.d
+	if o.rounds < 1 {
+		o.rounds = 1
+	}
 	pool, err := factory(ctx, poolSpec{Profile: k.Profile, Language: k.Language, Setup: k.Setup, Function: k.Function, Logger: o.log})
 	if err != nil {
 		return nil, fmt.Errorf("starting the pool: %w", err)
@@ -179,23 +215,81 @@ func benchDaemonOpts(ctx context.Context, k *callable, factory poolFactory, o be
 		_, err := pool.Call(ctx, arg)
 		return err
 	}
-	var rows []benchRow
-	measure(ctx, "warm-up", clients, d/4, inproc)
-	rows = append(rows, measure(ctx, "in-process pool.Call", clients, d, inproc))
-	for _, mode := range []struct {
-		name string
-		pool workerPool
-		raw  bool
-		prof *benchProfiles
-	}{
-		{"sandboxd (Unix socket API), net/http client", pool, false, nil},
-		{"sandboxd (Unix socket API), raw HTTP/1.1 client", pool, true, o.prof},
-		{"sandboxd, null pool, net/http client", nullPool{}, false, nil},
-		{"sandboxd, null pool, raw HTTP/1.1 client", nullPool{}, true, nil},
-	} {
-		row, err := measureDaemon(ctx, mode.name, k, mode.pool, clients, d, o.log, mode.prof, mode.raw)
+	targets := []benchTarget{{name: "in-process pool.Call", fnFor: func(int) func(context.Context) error { return inproc }}}
+	type mode struct {
+		name    string
+		pool    workerPool
+		raw     bool
+		nethttp bool
+		prof    *benchProfiles
+	}
+	modes := []mode{
+		{"sandboxd (Unix socket API), net/http client", pool, false, false, nil},
+		{"sandboxd (Unix socket API), raw HTTP/1.1 client", pool, true, false, nil},
+		{"sandboxd, null pool, net/http client", nullPool{}, false, false, nil},
+		{"sandboxd, null pool, raw HTTP/1.1 client", nullPool{}, true, false, nil},
+	}
+	if o.nethttp {
+		modes = append(modes,
+			mode{"sandboxd served by net/http alone, raw HTTP/1.1 client", pool, true, true, nil},
+			mode{"sandboxd served by net/http alone, null pool, raw client", nullPool{}, true, true, nil})
+	}
+	for _, m := range modes {
+		t, stop, err := daemonTarget(ctx, m.name, k, m.pool, clients, o.log, m.raw, m.nethttp, o.clientProcess)
 		if err != nil {
 			return nil, err
+		}
+		defer stop()
+		t.prof = m.prof
+		targets = append(targets, t)
+	}
+	if o.profRow <= 0 {
+		o.profRow = 3
+	}
+	if o.profRow <= len(targets) {
+		targets[o.profRow-1].prof = o.prof
+	}
+	// Warm up every path, then measure the rows round by round.
+	warm := max(d/(4*time.Duration(o.rounds)), 50*time.Millisecond)
+	for _, t := range targets {
+		if t.sample != nil {
+			if _, err := t.sample(warm, true); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		measureEach(ctx, "warm-up", clients, warm, t.fnFor)
+	}
+	samples := make([][]benchSample, len(targets))
+	for r := range o.rounds {
+		for i, t := range targets {
+			var stop func() error
+			if r == 0 && t.prof != nil {
+				if stop, err = t.prof.start(); err != nil {
+					return nil, err
+				}
+			}
+			var sm benchSample
+			if t.sample != nil {
+				if sm, err = t.sample(d/time.Duration(o.rounds), false); err != nil {
+					return nil, err
+				}
+			} else {
+				sm = sampleGap(ctx, clients, d/time.Duration(o.rounds), 0, t.fnFor)
+			}
+			samples[i] = append(samples[i], sm)
+			if stop != nil {
+				if err := stop(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	var rows []benchRow
+	for i, t := range targets {
+		row := summarise(t.name, clients, samples[i]...)
+		if t.conns != nil {
+			row.Conns = t.conns()
 		}
 		rows = append(rows, row)
 	}
@@ -211,43 +305,70 @@ func benchDaemonOpts(ctx context.Context, k *callable, factory poolFactory, o be
 	return rows, nil
 }
 
-// measureDaemon serves p as k on a temp socket and measures calls through
-// the API, with net/http's client or with rawClient.
-func measureDaemon(ctx context.Context, name string, k *callable, p workerPool, clients int, d time.Duration, log *slog.Logger, prof *benchProfiles, raw bool) (benchRow, error) {
+// daemonTarget serves p as k on a temp socket, by the daemon's API server
+// (or, with nethttp, by net/http alone) and returns the calls of clients
+// through it, with net/http's client or with rawClient, made here or, with
+// clientProcess, in a process of their own. stop ends it.
+func daemonTarget(ctx context.Context, name string, k *callable, p workerPool, clients int, log *slog.Logger, raw, nethttp, clientProcess bool) (benchTarget, func(), error) {
 	dir, err := os.MkdirTemp("", "sandboxd-bench-")
 	if err != nil {
-		return benchRow{}, err
+		return benchTarget{}, nil, err
 	}
-	defer os.RemoveAll(dir)
 	cfg := &config{SocketPath: filepath.Join(dir, "s.sock"), SocketMode: 0o600, SocketGID: -1, MaxRequestBytes: defaultMaxRequestBytes,
 		DrainTimeout: 5 * time.Second, Callables: []*callable{k}}
 	shared := sharedPool{p}
 	s, err := newServer(ctx, cfg, log, func(context.Context, poolSpec) (workerPool, error) { return shared, nil })
 	if err != nil {
-		return benchRow{}, err
+		os.RemoveAll(dir)
+		return benchTarget{}, nil, err
 	}
 	ln, err := net.Listen("unix", cfg.SocketPath)
 	if err != nil {
-		return benchRow{}, err
+		os.RemoveAll(dir)
+		return benchTarget{}, nil, err
 	}
 	var conns atomic.Int64 // connections accepted: one per client when kept alive
-	srv := &http.Server{Handler: s.handler(), ConnContext: connContext, ConnState: func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	var closeServer func()
+	if nethttp {
+		srv := &http.Server{Handler: s.handler(), ConnContext: connContext, BaseContext: func(net.Listener) context.Context { return s.baseContext() },
+			ConnState: func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					conns.Add(1)
+				}
+			}}
+		go func() { _ = srv.Serve(ln) }()
+		closeServer = func() { srv.Close() }
+	} else {
+		api := newAPIServer(s, log)
+		api.onConn = func() { conns.Add(1) }
+		go func() { _ = api.Serve(ln) }()
+		closeServer = func() { api.Close() }
+	}
 	args := []json.RawMessage{json.RawMessage(`"hello"`)}
-	var call func(i int) func(ctx context.Context) error
-	if raw {
+	var fnFor func(i int) func(ctx context.Context) error
+	var closeClients func()
+	var sample func(time.Duration, bool) (benchSample, error)
+	if clientProcess {
+		proc, err := startBenchClient(benchClientConfig{Socket: cfg.SocketPath, Name: k.Name, Clients: clients, Raw: raw})
+		if err != nil {
+			closeServer()
+			s.drain(time.Second)
+			os.RemoveAll(dir)
+			return benchTarget{}, nil, err
+		}
+		sample, closeClients = proc.sample, proc.stop
+	} else if raw {
 		cls := make([]*rawClient, clients)
 		for i := range cls {
 			cls[i] = newRawClient(cfg.SocketPath)
-			defer cls[i].close()
+		}
+		closeClients = func() {
+			for _, c := range cls {
+				c.close()
+			}
 		}
 		body, _ := json.Marshal(callRequest{Args: args})
-		call = func(i int) func(ctx context.Context) error {
+		fnFor = func(i int) func(ctx context.Context) error {
 			return func(ctx context.Context) error {
 				_, err := cls[i].call(ctx, k.Name, body)
 				return err
@@ -258,25 +379,25 @@ func measureDaemon(ctx context.Context, name string, k *callable, p workerPool, 
 		for i := range cls {
 			cls[i] = newClient(cfg.SocketPath)
 		}
-		call = func(i int) func(ctx context.Context) error {
+		closeClients = func() {
+			for _, c := range cls {
+				c.http.CloseIdleConnections()
+			}
+		}
+		fnFor = func(i int) func(ctx context.Context) error {
 			return func(ctx context.Context) error {
 				_, err := cls[i].call(ctx, k.Name, args)
 				return err
 			}
 		}
 	}
-	measureEach(ctx, "warm-up", clients, d/4, call)
-	stop, err := prof.start()
-	if err != nil {
-		return benchRow{}, err
+	stop := func() {
+		closeClients()
+		s.drain(time.Second)
+		closeServer()
+		os.RemoveAll(dir)
 	}
-	row := measureEach(ctx, name, clients, d, call)
-	if err := stop(); err != nil {
-		return benchRow{}, err
-	}
-	row.Conns = int(conns.Load())
-	s.drain(time.Second)
-	return row, nil
+	return benchTarget{name: name, fnFor: fnFor, sample: sample, conns: func() int { return int(conns.Load()) }}, stop, nil
 }
 
 // sharedPool lends a pool to a bench server without letting it close it.
@@ -285,9 +406,13 @@ type sharedPool struct{ workerPool }
 // Close leaves the lent pool open.
 func (sharedPool) Close() error { return nil }
 
-// measure runs fn from clients goroutines for d.
-func measure(ctx context.Context, name string, clients int, d time.Duration, fn func(context.Context) error) benchRow {
-	return measureEach(ctx, name, clients, d, func(int) func(context.Context) error { return fn })
+// benchSample is one measurement of a row.
+type benchSample struct {
+	lat       []time.Duration // sorted
+	errors    int
+	elapsed   time.Duration
+	cpu       time.Duration
+	clientCPU time.Duration // a client process's
 }
 
 // measureEach runs fnFor(i) from goroutine i for d and summarises.
@@ -298,6 +423,12 @@ func measureEach(ctx context.Context, name string, clients int, d time.Duration,
 // measureGap is measureEach with a pause of gap before each call (not
 // counted in its latency).
 func measureGap(ctx context.Context, name string, clients int, d, gap time.Duration, fnFor func(i int) func(context.Context) error) benchRow {
+	return summarise(name, clients, sampleGap(ctx, clients, d, gap, fnFor))
+}
+
+// sampleGap runs fnFor(i) from goroutine i for d, with a pause of gap
+// before each call, and returns the latencies.
+func sampleGap(ctx context.Context, clients int, d, gap time.Duration, fnFor func(i int) func(context.Context) error) benchSample {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lat := make([][]time.Duration, clients)
@@ -325,40 +456,100 @@ func measureGap(ctx context.Context, name string, clients int, d, gap time.Durat
 		}()
 	}
 	wg.Wait()
-	row := benchRow{Name: name, Clients: clients, Elapsed: time.Since(start), CPU: processCPU() - cpu0}
-	var all []time.Duration
+	sm := benchSample{elapsed: time.Since(start), cpu: processCPU() - cpu0}
 	for i := range clients {
-		all = append(all, lat[i]...)
-		row.Errors += errs[i]
+		sm.lat = append(sm.lat, lat[i]...)
+		sm.errors += errs[i]
 	}
-	row.Calls = len(all)
+	slices.Sort(sm.lat)
+	return sm
+}
+
+// percentile returns the p-th percentile of sorted latencies.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
+}
+
+// summarise pools samples into a row; Rounds keeps each sample's p50.
+func summarise(name string, clients int, samples ...benchSample) benchRow {
+	row := benchRow{Name: name, Clients: clients}
+	var all []time.Duration
+	for _, sm := range samples {
+		all = append(all, sm.lat...)
+		row.Errors += sm.errors
+		row.Elapsed += sm.elapsed
+		row.CPU += sm.cpu
+		row.ClientCPU += sm.clientCPU
+		row.Rounds = append(row.Rounds, percentile(sm.lat, 50))
+	}
 	slices.Sort(all)
-	if n := len(all); n > 0 {
-		row.P50, row.P99 = all[n/2], all[min(n-1, n*99/100)]
-	}
+	row.Calls = len(all)
+	row.P50, row.P99 = percentile(all, 50), percentile(all, 99)
 	return row
 }
 
-// benchTable formats rows as markdown.
+// benchTable formats rows as markdown; rows[0] is the in-process floor
+// the others are compared with.
 func benchTable(rows []benchRow) string {
-	s := "| path | clients | calls | errors | calls/s | p50 | p99 | Go CPU/call | connections |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-	for _, r := range rows {
-		conns, cpu := "-", "-"
+	clientCol := slices.ContainsFunc(rows, func(r benchRow) bool { return r.ClientCPU > 0 })
+	s := "| path | clients | calls | errors | calls/s | vs in-process | p50 | p50 vs in-process | p99 | Go CPU/call |"
+	sep := "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	if clientCol {
+		s, sep = s+" client process CPU/call |", sep+"---:|"
+	}
+	s += " connections |\n" + sep + "---:|\n"
+	rate := func(r benchRow) float64 { return float64(r.Calls) / r.Elapsed.Seconds() }
+	perCall := func(r benchRow, d time.Duration) string {
+		if n := r.Calls + r.Errors; n > 0 && d > 0 {
+			return fmtDur(d / time.Duration(n))
+		}
+		return "-"
+	}
+	for i, r := range rows {
+		conns, vsRate, vsP50 := "-", "-", "-"
 		if r.Conns > 0 {
 			conns = fmt.Sprint(r.Conns)
 		}
-		if n := r.Calls + r.Errors; n > 0 && r.CPU > 0 {
-			cpu = fmtDur(r.CPU / time.Duration(n))
+		if i > 0 && rows[0].Calls > 0 && r.Clients == rows[0].Clients {
+			vsRate = fmt.Sprintf("%.2fx", rate(r)/rate(rows[0]))
+			vsP50 = fmt.Sprintf("%s%s (%.2fx)", sign(r.P50-rows[0].P50), fmtDur(r.P50-rows[0].P50), float64(r.P50)/float64(rows[0].P50))
 		}
-		s += fmt.Sprintf("| %s | %d | %d | %d | %.0f | %s | %s | %s | %s |\n", r.Name, r.Clients, r.Calls, r.Errors,
-			float64(r.Calls)/r.Elapsed.Seconds(), fmtDur(r.P50), fmtDur(r.P99), cpu, conns)
+		s += fmt.Sprintf("| %s | %d | %d | %d | %.0f | %s | %s | %s | %s | %s |", r.Name, r.Clients, r.Calls, r.Errors,
+			rate(r), vsRate, fmtDur(r.P50), vsP50, fmtDur(r.P99), perCall(r, r.CPU))
+		if clientCol {
+			s += " " + perCall(r, r.ClientCPU) + " |"
+		}
+		s += " " + conns + " |\n"
 	}
-	s += "\nGo CPU/call is this process's CPU time (the clients' included) per call; the interpreters' is not counted.\n"
+	if clientCol {
+		s += "\nGo CPU/call is this process's CPU time per call: for the sandboxd rows the daemon's alone, their clients running in a process of their own (its CPU time in the next column); the interpreters' is not counted.\n"
+	} else {
+		s += "\nGo CPU/call is this process's CPU time (the clients' included) per call; the interpreters' is not counted.\n"
+	}
 	if len(rows) >= 3 {
-		s += fmt.Sprintf("sandboxd adds %s (net/http client) / %s (raw client) at p50 over the in-process call (%d clients).\n",
+		s += fmt.Sprintf("sandboxd adds %s (net/http client) / %s (raw client) at p50 over the in-process call (%d clients)",
 			fmtDur(rows[1].P50-rows[0].P50), fmtDur(rows[2].P50-rows[0].P50), rows[0].Clients)
+		if n := len(rows[0].Rounds); n > 1 && len(rows[2].Rounds) == n {
+			var diffs []time.Duration
+			for i := range n {
+				diffs = append(diffs, rows[2].Rounds[i]-rows[0].Rounds[i])
+			}
+			slices.Sort(diffs)
+			s += fmt.Sprintf("; raw client per round: median %s, from %s to %s (%d rounds)", fmtDur(diffs[n/2]), fmtDur(diffs[0]), fmtDur(diffs[n-1]), n)
+		}
+		s += ".\n"
 	}
 	return s
+}
+
+func sign(d time.Duration) string {
+	if d >= 0 {
+		return "+"
+	}
+	return ""
 }
 
 func fmtDur(d time.Duration) string {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,9 +122,9 @@ func runChaos(ctx context.Context, o chaosOptions) (*chaosResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: s.handler(), ConnContext: connContext}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	api := newAPIServer(s, o.Log)
+	go func() { _ = api.Serve(ln) }()
+	defer api.Close()
 
 	// The clients.
 	body, _ := json.Marshal(callRequest{Args: []json.RawMessage{json.RawMessage(`"chaos"`)}})

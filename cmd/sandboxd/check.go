@@ -119,7 +119,7 @@ func describeConfig(c *config) string {
 		line("Metrics: Prometheus on http://%s/metrics (anyone who can reach that address can read them)", c.MetricsListen)
 	}
 	if c.AttachEnabled {
-		line("Attach: ENABLED (root and the daemon's own user may open a REPL on a worker of any callable)")
+		line("Attach: ENABLED (root and the daemon's own user may open a REPL on a live worker of any callable, and change it for the calls it serves next)")
 	} else {
 		line("Attach: off")
 	}

@@ -80,6 +80,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-profile", "nosuch", "-e", "1"}, 1, `no profile "nosuch"; fix:`},
 		{[]string{"run", "-profile", "decoder", "-lang", "cobol", "-e", "1"}, 1, "language"},
 		{[]string{"attach"}, 2, "name one callable; fix:"},
+		{[]string{"serve", "-socket", "/" + strings.Repeat("s", 120), "-config", "testdata/full.json"}, 2, "longer than a Unix socket path may be (107 bytes); fix:"},
 		{[]string{"check"}, 2, "name a profile or config file; fix:"},
 	} {
 		code, _, errs := runCmd(c.args...)

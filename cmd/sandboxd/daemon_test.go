@@ -228,6 +228,10 @@ func TestBinaryReload(t *testing.T) {
 	if strings.TrimSpace(inflight) != `"done"` {
 		t.Errorf("call across the reload: %s", inflight)
 	}
+	// "slow" did not change: its pool (and warm worker) stayed.
+	if !strings.Contains(p.stderr.String(), `"msg":"pools after the reload","kept":1,"started":1`) {
+		t.Errorf("reload did not keep the unchanged pool:\n%s", p.stderr)
+	}
 	// A bad config is logged and the old one kept.
 	if err := os.WriteFile(p.config, []byte(strings.Replace(next, `"version": 1`, `"version": 1, "bogus": true`, 1)), 0o644); err != nil {
 		t.Fatal(err)
@@ -298,5 +302,37 @@ func TestSocketActivation(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.cmd.Wait(); err != nil {
 		t.Errorf("exit: %v", err)
+	}
+}
+
+// TestServeSocketFlag: serve -socket PATH listens on PATH instead of the
+// config's socket path, also across a reload.
+func TestServeSocketFlag(t *testing.T) {
+	needRoot(t)
+	other := filepath.Join(publicTempDir(t), "other.sock")
+	p := startBinary(t, slowCfg("", ""), func(cmd *exec.Cmd, bin, cfg string) *exec.Cmd {
+		return exec.Command(bin, "serve", "-config", cfg, "-socket", other, "-log-format", "json")
+	})
+	if code, out := callCLI(t, other, nil, "slow", "0"); code != 0 || strings.TrimSpace(out) != `"done"` {
+		t.Errorf("call on -socket: %d %s\n%s", code, out, p.stderr)
+	}
+	if _, err := os.Stat(p.socket); !os.IsNotExist(err) {
+		t.Errorf("the config's socket was created although -socket was given: %v", err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	p.notify.wait(t, "RELOADING=1", 10*time.Second)
+	p.notify.wait(t, "READY=1", 30*time.Second)
+	if strings.Contains(p.stderr.String(), "change only at restart") {
+		t.Errorf("a reload with -socket warned of a socket change:\n%s", p.stderr)
+	}
+	if code, out := callCLI(t, other, nil, "slow", "0"); code != 0 {
+		t.Errorf("call on -socket after a reload: %d %s", code, out)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+	if _, err := os.Stat(other); !os.IsNotExist(err) {
+		t.Errorf("-socket left behind: %v", err)
 	}
 }

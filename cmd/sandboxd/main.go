@@ -31,6 +31,9 @@ var errUsage = errors.New("usage")
 
 func main() {
 	sandbox.Init()
+	if conf := os.Getenv(benchClientEnv); conf != "" { // bench-daemon -client-process
+		os.Exit(runBenchClient(conf, os.Stdin, os.Stdout))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -25,6 +25,9 @@ import (
 
 func TestMain(m *testing.M) {
 	sandbox.Init()
+	if conf := os.Getenv(benchClientEnv); conf != "" { // bench-daemon -client-process
+		os.Exit(runBenchClient(conf, os.Stdin, os.Stdout))
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -145,6 +148,12 @@ func (p *fakePool) Close() error {
 	return nil
 }
 
+func (p *fakePool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
+}
+
 func (p *fakePool) Stats() poolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -154,6 +163,8 @@ func (p *fakePool) Stats() poolStats {
 // testDaemon is a daemon run in-process on a temp socket.
 type testDaemon struct {
 	socket string
+	config string     // the config file
+	run    *daemonRun // its reload is what SIGHUP runs
 	srv    *server
 	cancel context.CancelFunc
 	done   chan error
@@ -197,7 +208,7 @@ func startDaemon(t *testing.T, cfgText string, factory poolFactory) *testDaemon 
 	ready := make(chan *server, 1)
 	d := &daemonRun{cfg: cfg, path: path, log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), factory: factory,
 		ready: func(s *server, _ net.Addr) { ready <- s }}
-	td := &testDaemon{socket: sock, cancel: cancel, done: make(chan error, 1), logs: logs}
+	td := &testDaemon{socket: sock, config: path, run: d, cancel: cancel, done: make(chan error, 1), logs: logs}
 	go func() { td.done <- d.run(ctx) }()
 	select {
 	case td.srv = <-ready:

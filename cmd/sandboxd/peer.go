@@ -21,6 +21,9 @@ type peerKey struct{}
 // connContext stores the peer's credentials in the connection's context
 // (http.Server.ConnContext).
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if h, ok := c.(*handedConn); ok { // read when the API server accepted it
+		return context.WithValue(ctx, peerKey{}, h.who)
+	}
 	return context.WithValue(ctx, peerKey{}, peerOf(c))
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sandbond/sandbond/bond"
 	"github.com/sandbond/sandbond/sandbox"
 )
 
@@ -41,6 +42,23 @@ func (a sandboxPool) Call(ctx context.Context, args ...any) (any, error) {
 	}
 	return v, err
 }
+
+// Borrow lends a live worker (attach), mapping the pool's errors as Call.
+func (a sandboxPool) Borrow(ctx context.Context) (*bond.Bond, func(), error) {
+	b, giveBack, err := a.p.Borrow(ctx)
+	switch {
+	case err == nil:
+		return b, giveBack, nil
+	case errors.Is(err, sandbox.ErrOverloaded):
+		return nil, nil, fmt.Errorf("%w: %w", errOverloaded, err)
+	case errors.Is(err, sandbox.ErrPoolClosed):
+		return nil, nil, fmt.Errorf("%w: %w", errPoolClosed, err)
+	}
+	return nil, nil, err
+}
+
+// WorkerPids returns the host pids of the pool's live workers.
+func (a sandboxPool) WorkerPids() []int { return a.p.WorkerPids() }
 
 // Close drains the pool.
 func (a sandboxPool) Close() error { return a.p.Close() }

@@ -22,14 +22,19 @@ func serveVerb() verb {
 	return verb{name: "serve", summary: "run the daemon: serve the config's callables on a Unix socket", run: runServe}
 }
 
-const serveHelp = `usage: sandboxd serve [-config FILE] [-log-format auto|json|text] [-log-level LEVEL]
+const serveHelp = `usage: sandboxd serve [-config FILE] [-socket PATH] [-log-format auto|json|text] [-log-level LEVEL]
 
 Loads the config (JSON, or YAML), starts a warm pool of sandboxed workers
-per callable and serves the HTTP+JSON API on the config's Unix socket (or
-on the socket systemd passes: socket activation). Tells systemd when it is
-ready (NOTIFY_SOCKET). SIGTERM or SIGINT: calls in progress finish, new ones
-get 503, then exit 0. SIGHUP: reload the config without dropping calls (a
-bad config is logged and the old one kept).
+per callable and serves the HTTP+JSON API on the config's Unix socket, or
+on -socket PATH when given (either way, on the socket systemd passes under
+socket activation). Tells systemd when it is ready (NOTIFY_SOCKET).
+SIGTERM or SIGINT: calls in progress finish, new ones get 503, then exit 0.
+SIGHUP: reload the config without dropping calls: callables whose
+definition (profile, language, setup, function) did not change keep their
+pool and its warm workers, new and changed ones get a new pool, and the
+pools of removed and changed ones close once their calls in progress
+finish (a bad config is logged and the old one kept; the socket, its mode
+and the metrics listener change only at restart).
 
 API (see "sandboxd call"):
   POST /v1/call/{callable}  {"args": [...]} -> 200 {"result": ...} or {"error": {"kind": ...}}
@@ -43,6 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("serve", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveHelp); fs.PrintDefaults() }
 	path := fs.String("config", "/etc/sandboxd/config.json", "the config `file`")
+	socket := fs.String("socket", "", "serve on the Unix socket at `path` instead of the config's socket.path (made absolute; the config's mode and group apply)")
 	format := fs.String("log-format", "", "log format: auto (JSON under systemd, else text), json or text (default: the config's log.format)")
 	level := fs.String("log-level", "", "log level: debug, info, warn or error (default: the config's log.level, else info)")
 	if err := parse(fs, args); err != nil {
@@ -52,9 +58,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "sandboxd serve: unexpected argument %q; fix: give the config with -config FILE\n", fs.Arg(0))
 		return errUsage
 	}
+	if *socket != "" {
+		abs, err := socketOverride(*socket)
+		if err != nil {
+			fmt.Fprintf(stderr, "sandboxd serve: -socket: %v\n", err)
+			return errUsage
+		}
+		*socket = abs
+	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return problemLines("serve", err)
+	}
+	if *socket != "" {
+		cfg.SocketPath = *socket
 	}
 	if *format == "" {
 		*format = cfg.LogFormat
@@ -66,8 +83,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	d := &daemonRun{cfg: cfg, path: *path, log: log}
+	d := &daemonRun{cfg: cfg, path: *path, socket: *socket, log: log}
 	return d.run(ctx)
+}
+
+// socketOverride checks and makes absolute the path of -socket.
+func socketOverride(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("%v; fix: give an absolute path", err)
+	}
+	if len(abs) > 107 {
+		return "", fmt.Errorf("%s is longer than a Unix socket path may be (107 bytes); fix: choose a shorter path", abs)
+	}
+	return abs, nil
 }
 
 // newLogger builds the daemon's logger: JSON under systemd or when asked,
@@ -105,6 +134,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 type daemonRun struct {
 	cfg     *config
 	path    string
+	socket  string // -socket: overrides the config's socket path
 	log     *slog.Logger
 	factory poolFactory             // nil: newSandboxPool
 	ready   func(*server, net.Addr) // tests: called once serving
@@ -126,21 +156,15 @@ func (d *daemonRun) run(ctx context.Context) error {
 		return err
 	}
 	defer cleanup()
-	srv := &http.Server{
-		Handler:           s.handler(),
-		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
-	}
+	api := newAPIServer(s, d.log)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- api.Serve(ln) }()
 
 	var msrv *http.Server
 	if addr := d.cfg.MetricsListen; addr != "" {
 		mln, err := net.Listen("tcp", addr)
 		if err != nil {
-			srv.Close()
+			api.Close()
 			s.drain(time.Second)
 			return fmt.Errorf("metrics listener: %w; fix: free %s or change metrics.listen", err, addr)
 		}
@@ -163,6 +187,7 @@ func (d *daemonRun) run(ctx context.Context) error {
 		select {
 		case err := <-served:
 			s.drain(d.cfg.DrainTimeout)
+			api.Close()
 			return fmt.Errorf("serving: %w", err)
 		case <-hup:
 			d.reload(ctx, s)
@@ -176,7 +201,7 @@ func (d *daemonRun) run(ctx context.Context) error {
 	s.drain(s.config().DrainTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	_ = api.Shutdown(sctx)
 	if msrv != nil {
 		_ = msrv.Shutdown(sctx)
 	}
@@ -193,6 +218,9 @@ func (d *daemonRun) reload(ctx context.Context, s *server) {
 	defer func() { _ = notify("READY=1") }()
 	d.log.Info("reloading the config", "config", d.path)
 	cfg, err := loadConfig(d.path)
+	if err == nil && d.socket != "" {
+		cfg.SocketPath = d.socket
+	}
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("error").Inc()
 		for _, line := range errorLines(err) {

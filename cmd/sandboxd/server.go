@@ -1,8 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +11,12 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sandbond/sandbond/bond"
 )
@@ -24,6 +29,8 @@ type server struct {
 	newPool poolFactory
 	uid     uint32 // the daemon's own uid
 
+	reloading sync.Mutex // one reload at a time
+
 	mu       sync.Mutex
 	gen      *generation
 	draining bool
@@ -34,13 +41,32 @@ type server struct {
 	attaches sync.WaitGroup
 }
 
-// generation is the set of pools built from one config. Requests hold a
-// reference while they use it; a reload swaps in a new generation and
-// closes the old one once its references are gone.
+// generation is the set of callables of one config, each with its pool.
+// Requests hold a reference while they use it; a reload swaps in a new
+// generation and releases the old one once its references are gone.
+// Pools are shared between generations when a reload leaves a callable's
+// definition unchanged.
 type generation struct {
-	cfg   *config
-	pools map[string]workerPool
-	refs  sync.WaitGroup
+	cfg     *config
+	entries map[string]*entry // by callable name
+	refs    sync.WaitGroup
+}
+
+// entry is a callable of a generation, with what a call needs at hand.
+type entry struct {
+	k    *callable
+	pool *sharedPoolRef
+	ok   prometheus.Counter  // sandboxd_calls_total{callable, outcome="ok"}
+	lat  prometheus.Observer // sandboxd_call_duration_seconds{callable}
+}
+
+// sharedPoolRef is a pool and the generations that hold it. A pool is
+// closed when the last generation holding it is released.
+type sharedPoolRef struct {
+	name string
+	def  string // poolDefinition of the callable it was built for
+	p    workerPool
+	gens int // generations holding it (server.mu)
 }
 
 // newServer builds the pools of cfg. factory nil means newSandboxPool.
@@ -51,49 +77,101 @@ func newServer(ctx context.Context, cfg *config, log *slog.Logger, factory poolF
 	s := &server{log: log, newPool: factory, uid: uint32(os.Getuid())}
 	s.hardStop, s.cancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s.poolStats)
-	g, err := s.build(ctx, cfg)
+	g, _, err := s.build(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.gen = g
+	s.mu.Lock()
+	s.adopt(g)
+	s.mu.Unlock()
 	return s, nil
 }
 
-// build starts a pool per callable of cfg; on any failure it closes those
-// it started.
-func (s *server) build(ctx context.Context, cfg *config) (*generation, error) {
-	g := &generation{cfg: cfg, pools: map[string]workerPool{}}
-	type built struct {
-		name string
-		pool workerPool
-		err  error
+// poolDefinition identifies what a callable's pool runs: the profile
+// (with the callable's language and pool overrides), the language, the
+// setup code, the function and, for a seccomp profile given as a file,
+// that file's content. Two callables with the same definition can share a
+// pool.
+func poolDefinition(k *callable) string {
+	h := sha256.New()
+	prof, _ := json.Marshal(k.Profile)
+	for _, part := range [][]byte{prof, []byte(k.Language), []byte(k.Setup), []byte(k.Function)} {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
 	}
-	results := make(chan built, len(cfg.Callables))
+	if k.Profile != nil {
+		if sc := k.Profile.Seccomp.Profile; sc != "" && !strings.HasPrefix(sc, "builtin:") {
+			data, err := os.ReadFile(sc)
+			if err != nil {
+				data = []byte("unreadable: " + err.Error())
+			}
+			fmt.Fprintf(h, "seccomp %d:", len(data))
+			h.Write(data)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// build makes the generation of cfg: the pools of old (the current
+// generation, or nil) whose callable kept its definition are reused, the
+// others are started, in parallel. On any failure it closes those it
+// started. built lists the pools it started.
+func (s *server) build(ctx context.Context, cfg *config, old *generation) (g *generation, built []*sharedPoolRef, err error) {
+	g = &generation{cfg: cfg, entries: map[string]*entry{}}
+	type result struct {
+		k   *callable
+		ref *sharedPoolRef
+		err error
+	}
+	results := make(chan result, len(cfg.Callables))
+	starting := 0
 	for _, k := range cfg.Callables {
+		def := poolDefinition(k)
+		if old != nil {
+			if oe := old.entries[k.Name]; oe != nil && oe.pool.def == def {
+				g.entries[k.Name] = s.newEntry(k, oe.pool)
+				continue
+			}
+		}
+		starting++
 		go func() {
 			p, err := s.newPool(context.WithoutCancel(ctx), poolSpec{
 				Profile: k.Profile, Language: k.Language, Setup: k.Setup, Function: k.Function,
 				Logger: s.log.With("callable", k.Name),
 			})
-			results <- built{k.Name, p, err}
+			results <- result{k, &sharedPoolRef{name: k.Name, def: def, p: p}, err}
 		}()
 	}
 	var errs []error
-	for range cfg.Callables {
-		b := <-results
-		if b.err != nil {
-			errs = append(errs, fmt.Errorf("callable %q: %w", b.name, b.err))
+	for range starting {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("callable %q: %w", r.k.Name, r.err))
 			continue
 		}
-		g.pools[b.name] = b.pool
+		built = append(built, r.ref)
+		g.entries[r.k.Name] = s.newEntry(r.k, r.ref)
 	}
 	if len(errs) > 0 {
-		for _, p := range g.pools {
-			_ = p.Close()
+		for _, ref := range built {
+			_ = ref.p.Close()
 		}
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	return g, nil
+	return g, built, nil
+}
+
+// newEntry binds a callable to its pool and its metrics.
+func (s *server) newEntry(k *callable, ref *sharedPoolRef) *entry {
+	return &entry{k: k, pool: ref, ok: s.metrics.calls.WithLabelValues(k.Name, "ok"), lat: s.metrics.latency.WithLabelValues(k.Name)}
+}
+
+// adopt makes g the current generation. s.mu is held.
+func (s *server) adopt(g *generation) {
+	for _, e := range g.entries {
+		e.pool.gens++
+	}
+	s.gen = g
 }
 
 // acquire returns the current generation with a reference held, or
@@ -118,11 +196,18 @@ func (s *server) config() *config {
 	return s.gen.cfg
 }
 
-// reload builds the pools of cfg and swaps them in; calls in progress
-// finish on the old pools, which are then closed. When a pool cannot be
-// built, the old generation stays and the error is returned.
+// reload swaps in the generation of cfg. Callables whose definition did
+// not change keep their pool (and its warm workers); new and changed ones
+// get a new pool; the pools of removed and changed callables are closed
+// once the calls in progress on them finish. When a pool cannot be
+// started, the old generation stays and the error is returned.
 func (s *server) reload(ctx context.Context, cfg *config) error {
-	g, err := s.build(ctx, cfg)
+	s.reloading.Lock()
+	defer s.reloading.Unlock()
+	s.mu.Lock()
+	old := s.gen
+	s.mu.Unlock()
+	g, built, err := s.build(ctx, cfg, old)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("error").Inc()
 		return err
@@ -130,31 +215,54 @@ func (s *server) reload(ctx context.Context, cfg *config) error {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
-		s.closeGeneration(g, false)
+		for _, ref := range built {
+			_ = ref.p.Close()
+		}
 		return errDraining
 	}
-	old := s.gen
-	s.gen = g
+	s.adopt(g)
 	s.retiring.Add(1)
 	s.mu.Unlock()
 	s.metrics.reloads.WithLabelValues("ok").Inc()
+	kept := len(cfg.Callables) - len(built)
+	s.log.Info("pools after the reload", "kept", kept, "started", len(built))
 	go func() {
 		defer s.retiring.Done()
-		s.closeGeneration(old, true)
+		s.release(old)
 	}()
 	return nil
 }
 
-// closeGeneration waits for g's calls, closes its pools and, when retire
-// is set, keeps their counters for the metrics.
-func (s *server) closeGeneration(g *generation, retire bool) {
+// release waits for g's calls and lets go of its pools: a pool no other
+// generation holds is closed, and its counters kept for the metrics
+// unless it is one of the current generation's (the final drain).
+func (s *server) release(g *generation) {
+	if g == nil {
+		return
+	}
 	g.refs.Wait()
-	for name, p := range g.pools {
-		_ = p.Close()
-		if retire {
-			s.metrics.retire(name, p.Stats())
+	var closing []*sharedPoolRef
+	s.mu.Lock()
+	for _, e := range g.entries {
+		e.pool.gens--
+		if e.pool.gens == 0 {
+			closing = append(closing, e.pool)
 		}
 	}
+	cur := s.gen
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ref := range closing {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = ref.p.Close()
+			if cur != g {
+				s.metrics.retire(ref.name, ref.p.Stats())
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // drain refuses new calls, waits up to timeout for those in progress
@@ -166,10 +274,8 @@ func (s *server) drain(timeout time.Duration) {
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		if g != nil {
-			s.closeGeneration(g, false)
-		}
 		s.retiring.Wait()
+		s.release(g)
 		s.attaches.Wait()
 		close(done)
 	}()
@@ -190,8 +296,8 @@ func (s *server) poolStats() map[string]poolStats {
 	s.mu.Unlock()
 	out := map[string]poolStats{}
 	if g != nil {
-		for name, p := range g.pools {
-			out[name] = p.Stats()
+		for name, e := range g.entries {
+			out[name] = e.pool.p.Stats()
 		}
 	}
 	return out
@@ -203,6 +309,9 @@ func (s *server) poolStats() map[string]poolStats {
 //	GET  /v1/callables          the callables this caller may use
 //	POST /v1/attach/{callable}  Upgrade: sandboxd-attach (see attach.go)
 //	GET  /healthz               {"status": "ok"} or 503 {"status": "draining"}
+//
+// The API server (httpconn.go) answers well-formed calls without it; it
+// serves everything else, and the calls of the connections it was handed.
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/call/{callable}", s.handleCall)
@@ -221,42 +330,56 @@ func notFound(name string) *apiError {
 	return &apiError{Status: http.StatusNotFound, Kind: kindNotFound, Message: fmt.Sprintf("no callable %q for this caller", name)}
 }
 
-func (s *server) handleCall(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	name := r.PathValue("callable")
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Kind: kindBadRequest, Message: "use POST"})
-		return
-	}
-	who := peerFrom(r.Context())
+// admit checks a call before its body is read: the daemon serves, the
+// callable exists and who may call it. On success the generation's
+// reference is held (the caller releases it with g.refs.Done); on refusal
+// the answer is recorded (metrics, log) and returned.
+func (s *server) admit(who peer, name []byte) (*generation, *entry, *apiError) {
 	g, err := s.acquire()
 	if err != nil {
 		e := classify(err)
 		s.metrics.observe("", e, 0)
-		writeError(w, e)
-		return
+		return nil, nil, e
 	}
-	defer g.refs.Done()
-	k := g.cfg.lookup(name)
-	if k == nil || !who.mayCall(k, s.uid) {
-		s.metrics.observe("", notFound(name), 0)
-		if k != nil {
-			s.log.Info("caller refused", "callable", name, "uid", who.UID, "gid", who.GID, "pid", who.PID)
+	ent := g.entries[string(name)]
+	if ent == nil || !who.mayCall(ent.k, s.uid) {
+		g.refs.Done()
+		e := notFound(string(name))
+		s.metrics.observe("", e, 0)
+		if ent != nil {
+			s.log.Info("caller refused", "callable", ent.k.Name, "uid", who.UID, "gid", who.GID, "pid", who.PID)
 		}
-		writeError(w, notFound(name))
-		return
+		return nil, nil, e
 	}
+	return g, ent, nil
+}
+
+// invoke runs an admitted call: it decodes the body (or reports readErr,
+// the error reading it), calls the pool under ctx and appends the answer's
+// body ({"result": ...} or an error body, and a newline) to out. It
+// records the outcome (metrics and log) with the time since start.
+func (s *server) invoke(ctx context.Context, who peer, g *generation, ent *entry, body []byte, readErr error, start time.Time, out []byte) ([]byte, *apiError) {
 	s.metrics.inflight.Inc()
-	defer s.metrics.inflight.Dec()
-	e := s.call(w, r, g, k)
+	out, e := s.run(ctx, g, ent, body, readErr, out)
+	s.metrics.inflight.Dec()
 	d := time.Since(start)
-	s.metrics.observe(k.Name, e, d)
 	if e == nil {
-		s.log.Debug("call", "callable", k.Name, "uid", who.UID, "pid", who.PID, "duration", d)
-		return
+		ent.ok.Inc()
+		ent.lat.Observe(d.Seconds())
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("call", "callable", ent.k.Name, "uid", who.UID, "pid", who.PID, "duration", d)
+		}
+		return out, nil
 	}
-	attrs := []any{"callable", k.Name, "kind", e.Kind, "status", e.Status, "uid", who.UID, "pid", who.PID, "duration", d}
+	s.metrics.observe(ent.k.Name, e, d)
+	s.logFailure(ent.k.Name, who, e, d)
+	return appendError(out, e), e
+}
+
+// logFailure logs a failed call: its kind and the fields that explain it,
+// never a payload.
+func (s *server) logFailure(name string, who peer, e *apiError, d time.Duration) {
+	attrs := []any{"callable", name, "kind", e.Kind, "status", e.Status, "uid", who.UID, "pid", who.PID, "duration", d}
 	for _, kv := range [][2]string{{"type", e.Type}, {"limit", e.Limit}, {"syscall", e.Syscall}} {
 		if kv[1] != "" {
 			attrs = append(attrs, kv[0], kv[1])
@@ -273,44 +396,98 @@ func (s *server) handleCall(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// call decodes the arguments, calls the pool and writes the answer.
-func (s *server) call(w http.ResponseWriter, r *http.Request, g *generation, k *callable) *apiError {
-	body := http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes)
-	args, err := decodeCallRequest(body)
+// run decodes the arguments, calls the pool and appends the result.
+func (s *server) run(ctx context.Context, g *generation, ent *entry, body []byte, readErr error, out []byte) ([]byte, *apiError) {
+	var args []any
+	err := readErr
+	if err == nil {
+		args, err = decodeCallRequest(body)
+	}
 	if err != nil {
 		e := &apiError{Status: http.StatusBadRequest, Kind: kindBadRequest, Message: err.Error()}
 		if errors.As(err, new(*http.MaxBytesError)) {
 			e.Status, e.Message = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes (the config's limits.max_request_bytes)", g.cfg.MaxRequestBytes)
 		}
-		writeError(w, e)
-		return e
+		return out, e
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer context.AfterFunc(s.hardStop, cancel)()
-	v, err := g.pools[k.Name].Call(ctx, args...)
+	// ctx ends when the client goes away, and when a drain times out
+	// (the API server's base context is s.hardStop).
+	v, err := ent.pool.p.Call(ctx, args...)
 	if err != nil {
 		if s.hardStop.Err() != nil && errors.Is(err, context.Canceled) {
 			err = errDraining
 		}
-		e := classify(err)
-		writeError(w, e)
-		return e
+		return out, classify(err)
 	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"result":`)
 	data, err := bond.MarshalValue(v)
-	buf.Write(data)
 	if err != nil {
-		e := &apiError{Status: http.StatusBadGateway, Kind: kindSerialization, Message: "the result cannot be written as JSON: " + err.Error()}
-		writeError(w, e)
-		return e
+		return out, &apiError{Status: http.StatusBadGateway, Kind: kindSerialization, Message: "the result cannot be written as JSON: " + err.Error()}
 	}
-	buf.WriteString("}\n")
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", fmt.Sprint(buf.Len()))
-	_, _ = w.Write(buf.Bytes())
-	return nil
+	out = append(out, `{"result":`...)
+	out = append(out, data...)
+	return append(out, "}\n"...), nil
+}
+
+// handleCall serves POST /v1/call/{callable} for net/http: the calls the
+// API server hands over (see httpconn.go) and those of tests.
+func (s *server) handleCall(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	name := r.PathValue("callable")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Kind: kindBadRequest, Message: "use POST"})
+		return
+	}
+	who := peerFrom(r.Context())
+	g, ent, e := s.admit(who, []byte(name))
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	defer g.refs.Done()
+	ctx := r.Context()
+	if ctx.Value(baseKey{}) == nil {
+		// Not served from the daemon's base context: let a drain's
+		// timeout cancel the call all the same.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(s.hardStop, cancel)()
+	}
+	bp := bodyBufs.Get().(*[]byte)
+	data, readErr := readBody((*bp)[:0], http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes))
+	if readErr != nil && !errors.As(readErr, new(*http.MaxBytesError)) {
+		readErr = fmt.Errorf("reading the body: %w", readErr)
+	}
+	op := outBufs.Get().(*[]byte)
+	out, e := s.invoke(ctx, who, g, ent, data, readErr, start, (*op)[:0])
+	putBuf(&bodyBufs, bp, data)
+	status := http.StatusOK
+	if e != nil {
+		status = e.Status
+		if e.Kind == kindOverload {
+			w.Header().Set("Retry-After", retryAfterSeconds)
+		}
+	}
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
+	w.WriteHeader(status)
+	_, _ = w.Write(out)
+	putBuf(&outBufs, op, out)
+}
+
+// contentTypeJSON is the Content-Type of every answer (shared: net/http
+// does not change header values).
+var contentTypeJSON = []string{"application/json"}
+
+// baseKey marks the API server's base context (s.hardStop with this key).
+type baseKey struct{}
+
+// baseContext is the context the API's connections derive from: it is
+// cancelled when a drain times out.
+func (s *server) baseContext() context.Context {
+	return context.WithValue(s.hardStop, baseKey{}, true)
 }
 
 // callableInfo describes a callable in GET /v1/callables.
@@ -361,13 +538,22 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.Status, errorBody{Error: *e})
 }
 
+// appendError appends e's body and a newline to out.
+func appendError(out []byte, e *apiError) []byte {
+	data, err := json.Marshal(errorBody{Error: *e})
+	if err != nil {
+		data = []byte(`{"error":{"kind":"internal","message":"cannot encode the answer"}}`)
+	}
+	return append(append(out, data...), '\n')
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		status, data = http.StatusInternalServerError, []byte(`{"error":{"kind":"internal","message":"cannot encode the answer"}}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", fmt.Sprint(len(data)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(append(data, '\n'))
 }
