@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+
+	"golang.org/x/sys/unix"
 )
 
 // catProc is the floor of the bytes rows: dd copying the same bytes from
@@ -21,18 +24,35 @@ type catProc struct {
 
 func startCat(size int) (*catProc, error) {
 	cmd := exec.Command("dd", fmt.Sprintf("bs=%d", size), "iflag=fullblock", "status=none")
-	in, err := cmd.StdinPipe()
+	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
+	outR, outW, err := os.Pipe()
 	if err != nil {
+		closeFiles(inR, inW)
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	// The same pipe size as a bond's side channel (1 MiB).
+	for _, f := range []*os.File{inW, outW} {
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
+		}
+	}
+	cmd.Stdin, cmd.Stdout = inR, outW
+	err = cmd.Start()
+	closeFiles(inR, outW)
+	if err != nil {
+		closeFiles(inW, outR)
 		return nil, fmt.Errorf("start dd: %w", err)
 	}
-	return &catProc{cmd: cmd, in: in, out: out}, nil
+	return &catProc{cmd: cmd, in: inW, out: outR}, nil
+}
+
+func closeFiles(fs ...*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
 }
 
 // roundTrip sends data through cat and reads it back.
