@@ -280,17 +280,7 @@ func (b *Bond) send(ctx context.Context, o *outgoing, traced bool) error {
 		ctx = context.WithoutCancel(ctx)
 	}
 	data := o.line
-	var n int
-	var err error
-	if ctx.Done() == nil { // cannot be cancelled: no watch to set up
-		n, err = b.toInterp.Write(data)
-	} else {
-		stop := context.AfterFunc(ctx, func() { _ = b.toInterp.SetWriteDeadline(time.Now()) })
-		n, err = b.toInterp.Write(data)
-		if !stop() {
-			_ = b.toInterp.SetWriteDeadline(time.Time{})
-		}
-	}
+	n, err := writeWithin(ctx, b.toInterp, data)
 	if traced && n > 0 {
 		// Under writeMu, so a reply is never traced before its request.
 		b.traceLocked("-> ", data[:n])
@@ -311,6 +301,19 @@ func (b *Bond) send(ctx context.Context, o *outgoing, traced bool) error {
 	}
 	b.fail(b.terminated(), false)
 	return b.brokenErr()
+}
+
+// writeWithin writes data to f, cut short when ctx is done.
+func writeWithin(ctx context.Context, f *os.File, data []byte) (int, error) {
+	if ctx.Done() == nil { // cannot be cancelled: no watch to set up
+		return f.Write(data)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = f.SetWriteDeadline(time.Now()) })
+	n, err := f.Write(data)
+	if !stop() {
+		_ = f.SetWriteDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // Close ends the interpreter: it closes the protocol input (the driver

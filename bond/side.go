@@ -62,18 +62,8 @@ func (b *Bond) hasFDs() bool { return b.side != nil && b.side.fd }
 // writeMu. A blob cut short leaves the stream out of step, so any error
 // breaks the bond.
 func (b *Bond) writeBlobs(ctx context.Context, blobs [][]byte) error {
-	w := b.side.blobW
-	stop := func() bool { return true }
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { _ = w.SetWriteDeadline(time.Now()) })
-	}
-	defer func() {
-		if !stop() {
-			_ = w.SetWriteDeadline(time.Time{})
-		}
-	}()
 	for _, blob := range blobs {
-		if _, err := w.Write(blob); err != nil {
+		if _, err := writeWithin(ctx, b.side.blobW, blob); err != nil {
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}

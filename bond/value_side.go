@@ -64,11 +64,10 @@ func (e *encoder) file(f *os.File) error {
 // out hands the encoded line and what follows it to the writer; on an
 // encoding error it releases the reopened files.
 func (e *encoder) out(err error) (*outgoing, error) {
+	o := &outgoing{line: e.buf, blobs: e.blobs, files: e.files}
 	if err != nil {
-		for _, f := range e.files {
-			_ = f.Close()
-		}
+		o.closeFiles()
 		return nil, err
 	}
-	return &outgoing{line: e.buf, blobs: e.blobs, files: e.files}, nil
+	return o, nil
 }
