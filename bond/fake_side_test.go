@@ -50,6 +50,8 @@ func (f *fake) sideOp(m *fakeMsg) bool {
 	switch m.Op {
 	case "eval":
 		switch {
+		case m.Keep && m.Code == "!nothandle": // a kept result that is no handle
+			f.send(fmt.Sprintf(`{"op":"return","id":%d,"value":1}`, m.ID))
 		case m.Keep:
 			f.send(fmt.Sprintf(`{"op":"return","id":%d,"value":%s}`, m.ID, f.keepValue(m.Code)))
 		case m.Code == "!released":

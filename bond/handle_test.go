@@ -115,9 +115,10 @@ func TestHandles(t *testing.T) {
 	})
 	t.Run("a kept result that is not a handle breaks the bond", func(t *testing.T) {
 		b := openFake(t, "interp", nil)
-		if _, err := b.CallKeep(bg, "blobecho", 1); err == nil {
-			t.Fatal("no error")
+		if _, err := b.Keep(bg, "!nothandle"); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("Keep answered with a plain value = %v; want ErrProtocol", err)
 		}
+		wantBroken(t, b, ErrProtocol)
 	})
 }
 
