@@ -111,6 +111,18 @@ func Cases(langs []string) []Case {
 	return cs
 }
 
+// times makes a case function that does one unit of work n times.
+func times(one func() error) func(n int) error {
+	return func(n int) error {
+		for i := 0; i < n; i++ {
+			if err := one(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 func langCases(lang string) []Case {
 	w := &warm{lang: lang}
 	str100k := strings.Repeat("abcdefghij", 10_000)
@@ -118,37 +130,31 @@ func langCases(lang string) []Case {
 	for i := range list10k {
 		list10k[i] = i
 	}
-	mb1, mb64 := pattern(1<<20), pattern(64<<20)
+	ctx := context.Background()
 	call := func(name string, args ...any) func(n int) error {
-		return func(n int) error {
-			ctx := context.Background()
-			for i := 0; i < n; i++ {
-				if _, err := w.bond.Call(ctx, name, args...); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
+		return times(func() error { _, err := w.bond.Call(ctx, name, args...); return err })
 	}
 	floor := func(op string, args ...any) func(n int) error {
-		return func(n int) error {
-			for i := 0; i < n; i++ {
-				if _, err := w.floor.call(op, args...); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
+		return times(func() error { _, err := w.floor.call(op, args...); return err })
 	}
+	method := func(name string, args ...any) func(n int) error {
+		return times(func() error { _, err := w.obj.Call(ctx, name, args...); return err })
+	}
+	bytesRow := func(data func() []byte) (sb, fl func(n int) error) {
+		return times(func() error { _, err := w.bond.Call(ctx, "b_bytes", data()); return err }),
+			times(func() error { return w.pipeCopy(data()) })
+	}
+	sb1, fl1 := bytesRow(mb1)
+	sb64, fl64 := bytesRow(mb64)
 	cases := []Case{
 		{Name: "small call", Target: 1.5, Sandbond: call("b_add", 1, 2), Floor: floor("add", 1, 2)},
 		{Name: "recursive call (calls Go)", Target: 3, Sandbond: call("b_callgo"), Floor: floor("add", 1, 2)},
 		{Name: "100 KB string argument", Target: 2, Sandbond: call("b_len", str100k), Floor: floor("len", str100k)},
 		{Name: "10,000-int list", Target: 2, Sandbond: call("b_echo", list10k), Floor: floor("echo", list10k)},
 		{Name: "cold start to first result", Target: 1.2, Sandbond: coldBond(lang), Floor: coldFloor(lang)},
-		{Name: "method call on a handle (floor: plain call)", Target: 1.2, Sandbond: w.method("add", 1, 2), Floor: call("b_add", 1, 2)},
-		{Name: "1 MB bytes round trip (floor: pipe copy)", Target: 1.5, Sandbond: call("b_bytes", mb1), Floor: w.pipeCopy(mb1)},
-		{Name: "64 MB bytes round trip (floor: pipe copy)", Target: 1.5, Sandbond: call("b_bytes", mb64), Floor: w.pipeCopy(mb64)},
+		{Name: "method call on a handle (floor: plain call)", Target: 1.2, Sandbond: method("add", 1, 2), Floor: call("b_add", 1, 2)},
+		{Name: "1 MB bytes round trip (floor: pipe copy)", Target: 1.5, Sandbond: sb1, Floor: fl1},
+		{Name: "64 MB bytes round trip (floor: pipe copy)", Target: 1.5, Sandbond: sb64, Floor: fl64},
 	}
 	for i := range cases {
 		cases[i].Lang = lang

@@ -1,11 +1,11 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -78,36 +78,24 @@ func (c *catProc) close() error {
 	return c.cmd.Wait()
 }
 
-func (w *warm) pipeCopy(data []byte) func(n int) error {
-	return func(n int) error {
-		c := w.copiers[len(data)]
-		if c == nil {
-			var err error
-			if c, err = startCat(len(data)); err != nil {
-				return err
-			}
-			w.copiers[len(data)] = c
+// pipeCopy sends data through the dd of its size, started on first use.
+func (w *warm) pipeCopy(data []byte) error {
+	c := w.copiers[len(data)]
+	if c == nil {
+		var err error
+		if c, err = startCat(len(data)); err != nil {
+			return err
 		}
-		for i := 0; i < n; i++ {
-			if err := c.roundTrip(data); err != nil {
-				return err
-			}
-		}
-		return nil
+		w.copiers[len(data)] = c
 	}
+	return c.roundTrip(data)
 }
 
-func (w *warm) method(name string, args ...any) func(n int) error {
-	return func(n int) error {
-		ctx := context.Background()
-		for i := 0; i < n; i++ {
-			if _, err := w.obj.Call(ctx, name, args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
+// The bytes rows' values, made once for every language, when first used.
+var (
+	mb1  = sync.OnceValue(func() []byte { return pattern(1 << 20) })
+	mb64 = sync.OnceValue(func() []byte { return pattern(64 << 20) })
+)
 
 // pattern is n bytes that are not valid UTF-8, so that every language
 // keeps them as bytes.
