@@ -149,3 +149,22 @@ func runHandshake(t testing.TB, l *ContainerLauncher, lang string, argv []string
 	pp.w3.Close()
 	return pp.finish(nil)
 }
+
+// launchWaiting starts a sandboxed python that waits for a byte on fd 3;
+// release (also run at the end of the test) lets it end.
+func launchWaiting(t *testing.T, l *ContainerLauncher) (p *Process, release func()) {
+	t.Helper()
+	r3, w3, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w3.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bp, err := l.Launch(ctx, &bond.LaunchSpec{Language: "python", Argv: []string{"python3", "-c", "import os; os.read(3, 1)"}, Files: []*os.File{nil, nil, nil, r3}})
+	r3.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bp.(*Process), func() { w3.Close() }
+}

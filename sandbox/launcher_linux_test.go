@@ -3,7 +3,6 @@
 package sandbox
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sandbond/sandbond/bond"
 	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
@@ -381,16 +379,7 @@ os.write(4, b"x"); time.sleep(60)`}, func(p *Process) {
 func TestCgroupsBeforeLaunchReturns(t *testing.T) {
 	needRoot(t)
 	l := newTestLauncher(t, testProfile("python"))
-	r3, w3, _ := os.Pipe()
-	defer w3.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	bp, err := l.Launch(ctx, &bond.LaunchSpec{Language: "python", Argv: []string{"python3", "-c", "import os; os.read(3, 1)"}, Files: []*os.File{nil, nil, nil, r3}})
-	r3.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := bp.(*Process)
+	p, release := launchWaiting(t, l)
 	// Read at once, while the interpreter waits for its first input.
 	mine, _ := os.ReadFile("/proc/self/cgroup")
 	theirs, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.Pid()))
@@ -444,7 +433,7 @@ func TestCgroupsBeforeLaunchReturns(t *testing.T) {
 			t.Errorf("limits: memory %q, pids %q", lim, pm)
 		}
 	}
-	w3.Close()
+	release()
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
 	}

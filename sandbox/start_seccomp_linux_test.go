@@ -4,7 +4,6 @@ package sandbox
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -15,12 +14,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sandbond/sandbond/bond"
 	"github.com/sandbond/sandbond/profiles"
 )
 
@@ -238,16 +235,7 @@ func TestStartThreadLeaves(t *testing.T) {
 	if !l.threadJoin() {
 		t.Skip("cgroup v2: libcontainer joins the init")
 	}
-	r3, w3, _ := os.Pipe()
-	defer w3.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	bp, err := l.Launch(ctx, &bond.LaunchSpec{Language: "python", Argv: []string{"python3", "-c", "import os; os.read(3, 1)"}, Files: []*os.File{nil, nil, nil, r3}})
-	r3.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := bp.(*Process)
+	p, release := launchWaiting(t, l)
 	for _, sub := range []string{"memory", "pids"} {
 		tasks, err := os.ReadFile(p.cgroups[sub] + "/tasks")
 		if err != nil {
@@ -268,7 +256,7 @@ func TestStartThreadLeaves(t *testing.T) {
 	if b, _ := os.ReadFile(p.cgroups["pids"] + "/pids.max"); strings.TrimSpace(string(b)) != "32" {
 		t.Errorf("pids.max %q, want 32", b)
 	}
-	w3.Close()
+	release()
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
 	}
