@@ -230,14 +230,7 @@ func TestLightLoopShutdown(t *testing.T) {
 	if rs[0].StatusCode != 200 {
 		t.Fatal(rs[0].Status)
 	}
-	busy, err := net.Dial("unix", d.socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_ = busy.SetDeadline(time.Now().Add(30 * time.Second))
-	_, _ = io.WriteString(busy, post("sleep", `{"args":[]}`, ""))
-	time.Sleep(50 * time.Millisecond)
+	busy := sleepingCall(t, d.socket)
 	d.cancel() // SIGTERM: drain, then shut the API server down
 	resp, err := http.ReadResponse(bufio.NewReader(busy), nil)
 	if err != nil {
@@ -252,6 +245,21 @@ func TestLightLoopShutdown(t *testing.T) {
 			t.Errorf("connection still open after shutdown (%d)", n)
 		}
 	}
+}
+
+// sleepingCall sends a call to the "sleep" callable on a connection of its
+// own and gives it time to start.
+func sleepingCall(t *testing.T, socket string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	_, _ = io.WriteString(c, post("sleep", `{"args":[]}`, ""))
+	time.Sleep(50 * time.Millisecond)
+	return c
 }
 
 func metricsText(d *testDaemon) string {
@@ -283,14 +291,7 @@ func TestAPIServerShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	busy, err := net.Dial("unix", cfg.SocketPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	_ = busy.SetDeadline(time.Now().Add(30 * time.Second))
-	_, _ = io.WriteString(busy, post("sleep", `{"args":[]}`, ""))
-	time.Sleep(50 * time.Millisecond)
+	busy := sleepingCall(t, cfg.SocketPath)
 	shut := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
