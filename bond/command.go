@@ -29,7 +29,7 @@ func buildSpec(ctx context.Context, drv *drivers.Driver, o Options) (*LaunchSpec
 	if env == nil {
 		env = os.Environ()
 	}
-	spec := &LaunchSpec{Language: drv.Name, Dir: o.Dir, Env: env}
+	spec := &LaunchSpec{Language: drv.Name, Dir: o.Dir, Env: drv.WithEnv(env)}
 	launcher := o.Launcher
 	if o.Command == "" {
 		interp, err := drv.ResolveInterpreter(ctx, drv.Command)

@@ -144,6 +144,7 @@ func node() *Driver {
 		Stage1:      nodeStage1,
 		Code:        nodeCode,
 		Resolve:     askInterpreter("-e", "process.stdout.write(process.execPath)"),
+		Env:         []string{HeapEnv},
 	}
 }
 

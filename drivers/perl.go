@@ -120,6 +120,7 @@ func perl() *Driver {
 		Stage1:     perlStage1,
 		Code:       perlCode,
 		Resolve:    askInterpreter("-e", "print $^X"),
+		Env:        []string{HeapEnv},
 	}
 }
 

@@ -20,5 +20,6 @@ func python() *Driver {
 		Stage1:      pythonStage1,
 		Code:        pythonCode,
 		Resolve:     askInterpreter("-c", "import sys;sys.stdout.write(sys.executable)"),
+		Env:         []string{HeapEnv},
 	}
 }

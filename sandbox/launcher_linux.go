@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/drivers"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -281,7 +282,7 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 	argv := append([]string{in.Exe}, spec.Argv[1:]...)
 	lp := &libcontainer.Process{
 		Args:  argv,
-		Env:   l.env(spec.Env),
+		Env:   l.env(spec.Language, spec.Env),
 		Cwd:   "/",
 		Init:  true,
 		Stdin: files[0], Stdout: files[1], Stderr: files[2],
@@ -548,10 +549,15 @@ func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*int
 
 // env builds the container's environment from the bond's and the
 // profile's allowlist.
-func (l *ContainerLauncher) env(in []string) []string {
-	allow := map[string]bool{}
+func (l *ContainerLauncher) env(lang string, in []string) []string {
+	allow := map[string]bool{bond.SideEnv: true}
 	for _, n := range l.profile.Env.Allow {
 		allow[n] = true
+	}
+	if drv, err := drivers.Lookup(lang); err == nil {
+		for _, n := range drv.EnvNames() {
+			allow[n] = true // the driver's own settings (drivers.HeapEnv)
+		}
 	}
 	vals := map[string]string{}
 	var order []string
@@ -563,7 +569,7 @@ func (l *ContainerLauncher) env(in []string) []string {
 	}
 	for _, kv := range in {
 		k, v, ok := strings.Cut(kv, "=")
-		if ok && (allow[k] || strings.HasPrefix(k, "BOND_") || k == bond.SideEnv) {
+		if ok && (allow[k] || strings.HasPrefix(k, "BOND_")) {
 			put(k, v)
 		}
 	}

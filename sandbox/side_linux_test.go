@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/sandbond/sandbond/drivers"
 	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
@@ -69,5 +71,31 @@ def inspect(b, f):
 				t.Fatalf("the host file changed: %q", c)
 			}
 		})
+	}
+}
+
+// TestHeapEnvInSandbox: the driver's heap settings (drivers.HeapEnv) pass
+// the container's environment filter, which drops the host's other
+// variables.
+func TestHeapEnvInSandbox(t *testing.T) {
+	checkLeaks(t)
+	t.Setenv("SANDBOND_TEST_HOST_SECRET", "x")
+	prof := poolProfile("python", func(p *policy.Profile) { p.Pool.MinIdle, p.Pool.MaxSize = 1, 1 })
+	p := newTestPool(t, prof, PoolConfig{Setup: `
+import os
+def env(name):
+    return os.environ.get(name, 'unset')
+`, Function: "env"})
+	for name, want := range map[string]string{
+		"GLIBC_TUNABLES":            strings.TrimPrefix(drivers.HeapEnv, "GLIBC_TUNABLES="),
+		"SANDBOND_TEST_HOST_SECRET": "unset",
+	} {
+		v, err := p.Call(testCtx(t), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != want {
+			t.Errorf("%s in the sandbox = %q, want %q", name, v, want)
+		}
 	}
 }
