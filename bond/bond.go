@@ -97,6 +97,10 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 		return nil, err
 	}
 	spec.Files = p.childFiles()
+	interp := "" // the interpreter's resolved path, when bond resolved it
+	if o.Command == "" {
+		interp = spec.Argv[0]
+	}
 	if p.side != nil {
 		spec.Env = append(slices.Clip(spec.Env), sideEnv)
 	}
@@ -121,7 +125,7 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 	go b.waitLoop()
 	b.startCopiers(p)
 	b.baton <- struct{}{}
-	err = b.handshake(ctx, drv)
+	err = b.handshake(ctx, drv, interp)
 	b.releaseBaton()
 	if err != nil {
 		b.Close()
@@ -130,8 +134,16 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 	return b, nil
 }
 
-func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver) error {
-	if err := b.write(ctx, drv.Preamble(), false); err != nil {
+// handshake sends stage 2 and waits for the driver's ready. The interpreter
+// is already starting, so a preamble built at the first start of interp
+// (drivers.Driver.PreambleFor) is built meanwhile.
+func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver, interp string) error {
+	if err := b.write(ctx, drv.PreambleFor(ctx, interp), false); err != nil {
+		if b.Err() != nil && ctx.Err() == nil {
+			// The interpreter ended before it read all of a preamble
+			// larger than the pipe: say why, as when it ends before ready.
+			return err
+		}
 		return fmt.Errorf("send driver: %w", err)
 	}
 	stop := b.watchContext(ctx)

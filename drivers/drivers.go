@@ -30,6 +30,9 @@ type Driver struct {
 	Stage1 string
 	// Code is stage 2, the driver proper.
 	Code []byte
+	// Compile, when set, builds a faster-loading preamble for a resolved
+	// interpreter (see [Driver.PreambleFor]); nil means the source always.
+	Compile CompileFunc
 	// Resolve finds the real interpreter behind a command name, following
 	// shims and symlinks; nil means look it up in PATH and follow symlinks.
 	Resolve ResolveFunc

@@ -17,21 +17,27 @@
 # - Outgoing bytes of BLOB_MIN or more become {"$blob":N} when the blob pipes
 #   are up; they are written after the line, and only once the whole line is
 #   encoded, so a serialization error sends nothing at all.
+# - Start-up imports only what every bond needs. Modules that only rare
+#   paths use are imported there: traceback when an exception is formatted,
+#   base64 for $bytes, array for descriptors; the fd socket uses _socket,
+#   signals _signal and the write lock _thread (the C modules behind socket,
+#   signal and threading, without their start-up cost).
 
 
 def _sandbond_main(reader):
-    import base64
+    import _signal
     import builtins
     import io
     import json
     import operator
     import os
-    import signal
     import stat
     import sys
-    import threading
-    import traceback
     import types
+    try:
+        from _thread import RLock
+    except ImportError:
+        from threading import RLock
 
     in_fd, out_fd = int(sys.argv[1]), int(sys.argv[2])
     wfd = os.dup(out_fd)
@@ -47,7 +53,7 @@ def _sandbond_main(reader):
     os.close(devnull)
     sys.argv = [""]
 
-    write_lock = threading.RLock()
+    write_lock = RLock()
     state = {"user": 0, "proto": 0, "next": 0, "handle": 0}
     MAX_REC = 20000
     BLOB_MIN = 32768      # bytes this long or longer travel as $blob
@@ -127,9 +133,9 @@ def _sandbond_main(reader):
         fd = side_fd(fields[2], own | {bin_, bout}, (os.O_RDWR,), True)
         if fd is not None:
             try:
-                import socket
-                s = socket.socket(fileno=fd)
-                if s.family == socket.AF_UNIX and hasattr(s, "recvmsg"):
+                import _socket
+                s = _socket.socket(fileno=fd)
+                if s.family == _socket.AF_UNIX and hasattr(s, "recvmsg"):
                     s.setblocking(True)
                     sock = s
                 else:
@@ -169,8 +175,8 @@ def _sandbond_main(reader):
 
     def recv_fds():
         """The descriptors of one SCM_RIGHTS message from the host."""
+        import _socket as socket
         import array
-        import socket
         cloexec = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
         if not cloexec and sys.platform.startswith("linux"):
             cloexec = 0x40000000  # PyPy lacks the constant
@@ -264,6 +270,7 @@ def _sandbond_main(reader):
             if blobs is not None and len(v) >= BLOB_MIN:
                 blobs.append(v)
                 return {"$blob": len(v)}
+            import base64
             return {"$bytes": base64.b64encode(v).decode("ascii")}
         if isinstance(v, (list, tuple)):
             return [to_wire(x, blobs, depth + 1) for x in v]
@@ -315,6 +322,7 @@ def _sandbond_main(reader):
     dec = {"fds": None, "used_fds": set(), "keys": [], "bad": None}
 
     def tag_bytes(v):
+        import base64
         return base64.b64decode(v)
 
     def tag_blob(n):
@@ -473,7 +481,7 @@ def _sandbond_main(reader):
         if state["user"] > 0 and state["proto"] == 0:
             raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_sigint)
+    _signal.signal(_signal.SIGINT, on_sigint)
 
     # -- requests -----------------------------------------------------------
     code_cache = {}
@@ -664,6 +672,13 @@ def _sandbond_main(reader):
            "value": op_value, "release": op_release}
     keeps = {"eval", "call", "new", "method", "get", "op", "next"}
 
+    def format_traceback(e):
+        try:
+            import traceback
+        except Exception:  # user code broke the import system
+            return ""
+        return "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))
+
     def handle(m):
         op, rid = m["op"], m["id"]
         run = ops.get(op) if type(op) is str else None
@@ -690,7 +705,7 @@ def _sandbond_main(reader):
             if getattr(e, "quiet", False) and isinstance(e, SandbondHandleError):
                 tb = ""
             else:
-                tb = "".join(traceback.format_exception(type(e), e, e.__traceback__.tb_next))
+                tb = format_traceback(e)
             kind = "serialization" if isinstance(e, SerializationError) else "exception"
             reply_error(rid, kind, type(e).__name__, str(e), tb,
                         getattr(e, "token", "") if isinstance(e, HostError) else "")

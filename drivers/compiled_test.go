@@ -1,0 +1,93 @@
+package drivers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestPreambleForCache: the compiled preamble is built once per
+// interpreter and stage 2, also by concurrent starts; a failure means
+// the source preamble from then on; a build cut short by its context is
+// tried again.
+func TestPreambleForCache(t *testing.T) {
+	var builds atomic.Int32
+	release := make(chan struct{})
+	d := &Driver{Name: "test-cache", Code: []byte("stage 2"), Compile: func(ctx context.Context, interp string, code []byte) ([]byte, error) {
+		builds.Add(1)
+		switch interp {
+		case "/fail":
+			return nil, errors.New("no")
+		case "/slow":
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return []byte("compiled " + interp + " " + string(code)), nil
+	}}
+	ctx := context.Background()
+	if got := d.PreambleFor(ctx, ""); !bytes.Equal(got, d.Preamble()) {
+		t.Errorf("no interpreter: %q", got)
+	}
+	if builds.Load() != 0 {
+		t.Errorf("built for no interpreter")
+	}
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if got := string(d.PreambleFor(ctx, "/ok")); got != "compiled /ok stage 2" {
+				t.Errorf("/ok: %q", got)
+			}
+		})
+	}
+	wg.Wait()
+	if n := builds.Load(); n != 1 {
+		t.Errorf("%d builds for one interpreter, want 1", n)
+	}
+
+	d2 := *d
+	d2.Code = []byte("other stage 2")
+	if got := string(d2.PreambleFor(ctx, "/ok")); got != "compiled /ok other stage 2" {
+		t.Errorf("other code: %q", got)
+	}
+
+	for range 2 {
+		if got := d.PreambleFor(ctx, "/fail"); !bytes.Equal(got, d.Preamble()) {
+			t.Errorf("/fail: %q", got)
+		}
+	}
+	if n := builds.Load(); n != 3 {
+		t.Errorf("%d builds, want 3 (a failure is not retried)", n)
+	}
+
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if got := d.PreambleFor(short, "/slow"); !bytes.Equal(got, d.Preamble()) {
+		t.Errorf("/slow cut short: %q", got)
+	}
+	close(release)
+	if got := string(d.PreambleFor(ctx, "/slow")); got != "compiled /slow stage 2" {
+		t.Errorf("/slow retried: %q", got)
+	}
+}
+
+// TestCompilePythonFails: a missing interpreter, or one that is not
+// CPython, gives no compiled preamble.
+func TestCompilePythonFails(t *testing.T) {
+	if _, err := compilePython(context.Background(), "/nonexistent/python3", pythonCode); err == nil {
+		t.Error("compiled with a missing interpreter")
+	}
+	if pypy, err := exec.LookPath("pypy3"); err == nil {
+		if _, err := compilePython(context.Background(), pypy, pythonCode); err == nil {
+			t.Error("compiled with PyPy")
+		}
+	}
+}
