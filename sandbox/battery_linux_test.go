@@ -333,7 +333,7 @@ func (h *batteryHost) after(t *testing.T, r *batteryRun) {
 	for _, p := range append(r.rec.processes(), rec.processes()...) {
 		assertGone(t, r.l, result{Pid: p.Pid(), Proc: p})
 	}
-	if stray := batteryProcesses(); len(stray) > 0 {
+	if stray := ProcessesInIDRange(batteryIDBase, batteryIDCount); len(stray) > 0 {
 		t.Errorf("host check: processes still run as battery host ids: %v", stray)
 	}
 	for _, p := range h.watched {
@@ -352,29 +352,6 @@ func (h *batteryHost) after(t *testing.T, r *batteryRun) {
 			t.Errorf("host check: %s exists on the host", p)
 		}
 	}
-}
-
-// batteryProcesses lists host processes whose real uid is a battery host id.
-func batteryProcesses() []string {
-	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
-				if uid, _ := strconv.ParseUint(f[1], 10, 32); uid >= batteryIDBase && uid < batteryIDBase+batteryIDCount {
-					out = append(out, e.Name()+" uid "+f[1])
-				}
-			}
-		}
-	}
-	return out
 }
 
 // batteryOptions are the bond options of a sandboxed bond in profile p, as

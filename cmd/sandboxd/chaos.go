@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -231,7 +230,7 @@ func leftovers(state string, idBase, idCount uint32) []string {
 	// Processes in the run's host uid range (their exit may lag the
 	// pool's Close by the kernel's reaping: give them a moment).
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		procs := procsInUIDRange(idBase, idCount)
+		procs := sandbox.ProcessesInIDRange(idBase, idCount)
 		if len(procs) == 0 || time.Now().After(deadline) {
 			out = append(out, procs...)
 			break
@@ -267,37 +266,4 @@ func leftovers(state string, idBase, idCount uint32) []string {
 		return nil
 	})
 	return out
-}
-
-// procsInUIDRange lists the processes whose real uid is in the range.
-func procsInUIDRange(base, count uint32) []string {
-	ents, _ := os.ReadDir("/proc")
-	var out []string
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f, ok := strings.CutPrefix(line, "Uid:"); ok {
-				fields := strings.Fields(f)
-				if len(fields) == 0 {
-					break
-				}
-				uid, err := strconv.ParseUint(fields[0], 10, 32)
-				if err == nil && uint32(uid) >= base && uint32(uid)-base < count {
-					name := ""
-					if c, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil {
-						name = strings.TrimSpace(string(c))
-					}
-					out = append(out, fmt.Sprintf("process %s (%s) uid %d", e.Name(), name, uid))
-				}
-				break
-			}
-		}
-	}
-	return slices.Clip(out)
 }
