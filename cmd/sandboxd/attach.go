@@ -241,8 +241,7 @@ flags:
 `
 
 func runAttach(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("attach", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, attachHelp); fs.PrintDefaults() }
+	fs := newFlags("attach", attachHelp, stderr)
 	socket := fs.String("socket", defaultSocket(), "the daemon's socket `path` (default $SANDBOXD_SOCKET, else "+defaultSocketPath+")")
 	fresh := fs.Bool("fresh", false, "attach to a new worker started for the session instead of a live worker of the pool")
 	if err := parse(fs, args); err != nil {

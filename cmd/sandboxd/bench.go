@@ -17,7 +17,7 @@ func benchVerb() verb {
 }
 
 func runBench(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench", stderr)
+	fs := newFlags("bench", "", stderr)
 	langs := fs.String("lang", "", "comma-separated languages (default: every language whose interpreter is installed)")
 	rounds := fs.Int("rounds", 7, "measurements per side and row, alternating; the table shows medians")
 	benchtime := fs.Duration("benchtime", 1500*time.Millisecond, "time spent on a row (with -sandbox: one measurement)")

@@ -67,8 +67,7 @@ type benchRow struct {
 }
 
 func runBenchDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench-daemon", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, benchDaemonHelp); fs.PrintDefaults() }
+	fs := newFlags("bench-daemon", benchDaemonHelp, stderr)
 	clients := fs.Int("clients", 8, "concurrent clients")
 	duration := fs.Duration("duration", 3*time.Second, "measuring time per row (spread over the rounds)")
 	rounds := fs.Int("rounds", 3, "interleaved rounds: each row is measured this many times, for -duration divided by it")

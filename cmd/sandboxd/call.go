@@ -32,8 +32,7 @@ flags:
 `
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("call", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, callHelp); fs.PrintDefaults() }
+	fs := newFlags("call", callHelp, stderr)
 	socket := fs.String("socket", defaultSocket(), "the daemon's socket `path` (default $SANDBOXD_SOCKET, else "+defaultSocketPath+")")
 	timeout := fs.Duration("timeout", 0, "give up after this `duration` (0: wait for the daemon's answer)")
 	list := fs.Bool("list", false, "list the callables this user may call")

@@ -33,8 +33,7 @@ flags:
 `
 
 func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", stderr)
-	fs.Usage = func() { fmt.Fprintf(stderr, checkHelp, strings.Join(profiles.Names(), ", ")); fs.PrintDefaults() }
+	fs := newFlags("check", fmt.Sprintf(checkHelp, strings.Join(profiles.Names(), ", ")), stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -73,10 +73,14 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun \"sandboxd VERB -h\" for a verb's flags.")
 }
 
-// newFlags returns a flag set that reports errors as one line.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+// newFlags returns a flag set that reports errors as one line. A help
+// text, when given, is printed before the flags' defaults by -h.
+func newFlags(name, help string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sandboxd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if help != "" {
+		fs.Usage = func() { fmt.Fprint(stderr, help); fs.PrintDefaults() }
+	}
 	return fs
 }
 

@@ -31,8 +31,7 @@ flags:
 `
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, runHelp); fs.PrintDefaults() }
+	fs := newFlags("run", runHelp, stderr)
 	profile := fs.String("profile", "", "a shipped profile `name` or a profile file (required)")
 	lang := fs.String("lang", "", "the `language`, overriding the profile's: python, php, perl or node")
 	expr := fs.String("e", "", "an `expression` to evaluate; its value is printed as JSON")

@@ -45,8 +45,7 @@ flags:
 `
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, serveHelp); fs.PrintDefaults() }
+	fs := newFlags("serve", serveHelp, stderr)
 	path := fs.String("config", "/etc/sandboxd/config.json", "the config `file`")
 	socket := fs.String("socket", "", "serve on the Unix socket at `path` instead of the config's socket.path (made absolute; the config's mode and group apply)")
 	format := fs.String("log-format", "", "log format: auto (JSON under systemd, else text), json or text (default: the config's log.format)")

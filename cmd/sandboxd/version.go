@@ -9,7 +9,7 @@ import (
 
 func versionVerb() verb {
 	return verb{name: "version", summary: "print the version", run: func(_ context.Context, args []string, stdout, stderr io.Writer) error {
-		fs := newFlags("version", stderr)
+		fs := newFlags("version", "", stderr)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
