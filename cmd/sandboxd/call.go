@@ -127,14 +127,11 @@ func (c *client) call(ctx context.Context, name string, args []json.RawMessage) 
 		return nil, err
 	}
 	req.Header["Content-Type"] = []string{"application/json"}
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
-		return nil, dialError(c.socket, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, responseError(resp)
-	}
 	// Read to the end, so that the connection is reused.
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
 	if err != nil {
@@ -152,20 +149,31 @@ func (c *client) call(ctx context.Context, name string, args []json.RawMessage) 
 	return out.Result, nil
 }
 
+// do sends req and returns a 200 response; any other status becomes the
+// daemon's error, a failed dial an error that names the socket.
+func (c *client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, dialError(c.socket, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, responseError(resp)
+	}
+	return resp, nil
+}
+
 // get fetches a GET endpoint's body.
 func (c *client) get(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://sandboxd"+path, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
-		return nil, dialError(c.socket, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, responseError(resp)
-	}
 	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 }
 
