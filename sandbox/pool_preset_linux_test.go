@@ -6,15 +6,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
-	"os/user"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
-	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -109,20 +106,10 @@ func TestPoolPresetPlain(t *testing.T) {
 // SANDBOND_TEST_USER.
 func TestPoolPresetSudo(t *testing.T) {
 	needRoot(t)
-	name := os.Getenv("SANDBOND_TEST_USER")
-	if name == "" {
-		testenv.SkipOrFail(t, "SANDBOND_TEST_USER is not set: the sudo preset runs interpreters as that user")
-	}
-	if _, err := exec.LookPath("sudo"); err != nil {
-		testenv.SkipOrFail(t, "sudo not installed")
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := presetPool(t, policy.Launcher{Type: policy.LauncherSudo, User: name})
+	u := sudoTestUser(t)
+	p := presetPool(t, policy.Launcher{Type: policy.LauncherSudo, User: u.Username})
 	if uid := checkPresetPool(t, p); strconv.Itoa(uid) != u.Uid {
-		t.Fatalf("sudo worker runs as uid %d, want %s (%s)", uid, u.Uid, name)
+		t.Fatalf("sudo worker runs as uid %d, want %s (%s)", uid, u.Uid, u.Username)
 	}
 }
 

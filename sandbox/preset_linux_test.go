@@ -103,8 +103,11 @@ func openPreset(t *testing.T, lang string, o *bond.Options) *bond.Bond {
 	return b
 }
 
-func TestPresetSudo(t *testing.T) {
-	needRoot(t)
+// sudoTestUser is the user the sudo preset tests run interpreters as
+// (SANDBOND_TEST_USER, which .ci/test sets); it skips (fails under CI)
+// without that user or sudo.
+func sudoTestUser(t *testing.T) *user.User {
+	t.Helper()
 	name := os.Getenv("SANDBOND_TEST_USER")
 	if name == "" {
 		testenv.SkipOrFail(t, "SANDBOND_TEST_USER is not set: the sudo preset runs interpreters as that user")
@@ -116,6 +119,13 @@ func TestPresetSudo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+func TestPresetSudo(t *testing.T) {
+	needRoot(t)
+	u := sudoTestUser(t)
+	name := u.Username
 	for lang, expr := range uidExpr {
 		t.Run(lang, func(t *testing.T) {
 			o, err := PresetOptions(presetProfile(lang, policy.Launcher{Type: "sudo", User: name}))
