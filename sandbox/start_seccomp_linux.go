@@ -201,31 +201,24 @@ func exportBPF(filter *libseccomp.ScmpFilter) ([]unix.SockFilter, error) {
 func filterFlags(filter *libseccomp.ScmpFilter) (uint, error) {
 	api, _ := libseccomp.GetAPI()
 	var flags uint
-	if api >= 3 {
-		b, err := filter.GetLogBit()
+	for _, a := range []struct {
+		api  uint
+		get  func() (bool, error)
+		flag uint
+	}{
+		{3, filter.GetLogBit, unix.SECCOMP_FILTER_FLAG_LOG},
+		{4, filter.GetSSB, unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW},
+		{7, filter.GetWaitKill, unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV},
+	} {
+		if api < a.api {
+			continue
+		}
+		set, err := a.get()
 		if err != nil {
 			return 0, err
 		}
-		if b {
-			flags |= unix.SECCOMP_FILTER_FLAG_LOG
-		}
-	}
-	if api >= 4 {
-		b, err := filter.GetSSB()
-		if err != nil {
-			return 0, err
-		}
-		if b {
-			flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
-		}
-	}
-	if api >= 7 {
-		b, err := filter.GetWaitKill()
-		if err != nil {
-			return 0, err
-		}
-		if b {
-			flags |= unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+		if set {
+			flags |= a.flag
 		}
 	}
 	return flags, nil
