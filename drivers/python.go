@@ -35,7 +35,7 @@ func python() *Driver {
 }
 
 // Compiling stage 2 from source costs a few milliseconds at every start
-// (some 8 ms for CPython 3.11 on a slow core), loading a marshalled code
+// (about 6.4 ms for CPython 3.11 on a slow core), loading a marshalled code
 // object a tenth of one. So for a CPython interpreter the host compiles
 // stage 2 once per program (Driver.PreambleFor): pythonCompiler, run by
 // that interpreter on the host with stage 2 on its standard input, writes
