@@ -35,8 +35,8 @@ func python() *Driver {
 }
 
 // Compiling stage 2 from source costs a few milliseconds at every start
-// (about 6.4 ms for CPython 3.11 on a slow core), loading a marshalled code
-// object a tenth of one. So for a CPython interpreter the host compiles
+// (6–11 ms for CPython 3.11 on a slow core), loading the marshalled code
+// object about 0.2 ms. So for a CPython interpreter the host compiles
 // stage 2 once per program (Driver.PreambleFor): pythonCompiler, run by
 // that interpreter on the host with stage 2 on its standard input, writes
 // a key line that names what the marshalled code depends on (bytecode
