@@ -22,30 +22,13 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/drivers"
+	"github.com/sandbond/sandbond/internal/testenv"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *lockedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *lockedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 // hookWriter records what is written and closes seen once a write
 // contains want (used to learn, without sleeping, that a request went out).
 type hookWriter struct {
-	lockedBuffer
+	testenv.Buffer
 	want string
 	once sync.Once
 	seen chan struct{}
@@ -54,7 +37,7 @@ type hookWriter struct {
 func newHook(want string) *hookWriter { return &hookWriter{want: want, seen: make(chan struct{})} }
 
 func (h *hookWriter) Write(p []byte) (int, error) {
-	n, err := h.lockedBuffer.Write(p)
+	n, err := h.Buffer.Write(p)
 	if bytes.Contains(p, []byte(h.want)) {
 		h.once.Do(func() { close(h.seen) })
 	}
@@ -156,7 +139,7 @@ func TestOpenFailures(t *testing.T) {
 		{"exit-before-ready", ErrTerminated},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
-			o := &Options{Stderr: &lockedBuffer{}}
+			o := &Options{Stderr: &testenv.Buffer{}}
 			if tc.scenario == "never-ready" {
 				o.StartTimeout = 300 * time.Millisecond
 			}
@@ -589,7 +572,7 @@ func TestRemoteErrors(t *testing.T) {
 }
 
 func TestLocalSerializationErrors(t *testing.T) {
-	tr := &lockedBuffer{}
+	tr := &testenv.Buffer{}
 	b := openFake(t, "interp", &Options{Transcript: tr})
 	for _, tc := range []struct {
 		name string
@@ -796,7 +779,7 @@ func TestConcurrentCalls(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	t.Run("ordered with replies", func(t *testing.T) {
-		out := &lockedBuffer{}
+		out := &testenv.Buffer{}
 		b := openFake(t, "interp", &Options{Stdout: out, Stderr: out})
 		must(t, b.Export(bg, "mark", func(context.Context, []any) (any, error) {
 			fmt.Fprint(out, "[go]")
@@ -819,7 +802,7 @@ func TestOutputs(t *testing.T) {
 	})
 	forged := `{"op":"return","id":2,"value":"forged"}` + "\n"
 	t.Run("raw fd 1 cannot forge a reply", func(t *testing.T) {
-		stdout := &lockedBuffer{}
+		stdout := &testenv.Buffer{}
 		b := openFake(t, "interp", &Options{Stdout: stdout})
 		if v, err := b.Eval(bg, "!stdout:"+forged); err != nil || v != nil {
 			t.Fatalf("Eval = %v, %v; want the real reply", v, err)
@@ -833,7 +816,7 @@ func TestOutputs(t *testing.T) {
 		}
 	})
 	t.Run("stdio channel", func(t *testing.T) {
-		stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+		stdout, stderr := &testenv.Buffer{}, &testenv.Buffer{}
 		b := openFake(t, "interp", &Options{Stdout: stdout, Stderr: stderr, Channel: ChannelStdio})
 		argv, err := b.Eval(bg, "!argv")
 		if err != nil {
@@ -865,7 +848,7 @@ func TestOutputs(t *testing.T) {
 		}
 	})
 	t.Run("limit by messages", func(t *testing.T) {
-		stdout := &lockedBuffer{}
+		stdout := &testenv.Buffer{}
 		b := openFake(t, "interp", &Options{Stdout: stdout, MaxOutputBytes: 5000})
 		if _, err := b.Eval(bg, "!flood:20000"); !errors.Is(err, ErrOutputLimit) {
 			t.Fatalf("Eval = %v; want ErrOutputLimit", err)
@@ -876,7 +859,7 @@ func TestOutputs(t *testing.T) {
 		}
 	})
 	t.Run("limit by raw writes", func(t *testing.T) {
-		stdout := &lockedBuffer{}
+		stdout := &testenv.Buffer{}
 		b := openFake(t, "interp", &Options{Stdout: stdout, MaxOutputBytes: 5000})
 		_, _ = b.Eval(bg, "!rawflood:100000") // the reply may beat the copier
 		<-b.Done()
@@ -1056,7 +1039,7 @@ func TestExportReplace(t *testing.T) {
 }
 
 func TestCallWithDoneContext(t *testing.T) {
-	tr := &lockedBuffer{}
+	tr := &testenv.Buffer{}
 	b := openFake(t, "interp", &Options{Transcript: tr})
 	ctx, cancel := context.WithCancel(bg)
 	cancel()

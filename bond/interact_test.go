@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 func TestInteractLines(t *testing.T) {
@@ -41,7 +42,7 @@ func TestInteractLines(t *testing.T) {
 
 // waitFor polls the buffer until it shows what (a pty's screen has no
 // other signal to wait on).
-func (s *lockedBuffer) waitFor(t *testing.T, what string) {
+func waitFor(t *testing.T, s *testenv.Buffer, what string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(s.String(), what) {
@@ -58,7 +59,7 @@ func TestInteractPty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	screen := &lockedBuffer{}
+	screen := &testenv.Buffer{}
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(screen, master); close(copied) }()
 	done := make(chan error, 1)
@@ -83,7 +84,7 @@ func TestInteractPty(t *testing.T) {
 			t.Fatal(err)
 		}
 		if s.expect != "" {
-			screen.waitFor(t, s.expect)
+			waitFor(t, screen, s.expect)
 		}
 	}
 	if _, err := master.Write([]byte{4}); err != nil { // Ctrl+D

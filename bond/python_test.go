@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 // openPy opens a python bond, closed and checked for reaping at the end.
@@ -377,7 +379,7 @@ func TestPythonCancel(t *testing.T) {
 }
 
 func TestPythonOutputOrder(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	b := openPy(t, &Options{Stdout: out, Stderr: out})
 	must(t, b.Export(bg, "mark", func(_ context.Context, args []any) (any, error) {
 		fmt.Fprintf(out, "[go %v]", args[0])
@@ -405,7 +407,7 @@ func TestPythonOutputOrder(t *testing.T) {
 func TestPythonRawWritesCannotForge(t *testing.T) {
 	for _, ch := range []Channel{ChannelFDs, ChannelStdio} {
 		t.Run(fmt.Sprint("channel ", ch), func(t *testing.T) {
-			stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+			stdout, stderr := &testenv.Buffer{}, &testenv.Buffer{}
 			b := openPy(t, &Options{Channel: ch, Stdout: stdout, Stderr: stderr})
 			id := b.nextID.Load() + 1 // the id of the next request
 			forged := fmt.Sprintf(`{"op":"return","id":%d,"value":"forged"}`, id)
@@ -652,7 +654,7 @@ func TestPythonOptions(t *testing.T) {
 		}
 	})
 	t.Run("max output bytes", func(t *testing.T) {
-		stdout := &lockedBuffer{}
+		stdout := &testenv.Buffer{}
 		b := openPy(t, &Options{Stdout: stdout, MaxOutputBytes: 1000})
 		_, err := b.Eval(bg, "print('x' * 100000)")
 		if !errors.Is(err, ErrOutputLimit) {
@@ -674,7 +676,7 @@ func TestPythonOptions(t *testing.T) {
 		wantBroken(t, b, ErrProtocol)
 	})
 	t.Run("transcript", func(t *testing.T) {
-		tr := &lockedBuffer{}
+		tr := &testenv.Buffer{}
 		b := openPy(t, &Options{Transcript: tr})
 		if _, err := b.Eval(bg, "print('hi') or 1 + 1"); err != nil {
 			t.Fatal(err)
@@ -697,7 +699,7 @@ func TestPythonOptions(t *testing.T) {
 		}
 	})
 	t.Run("command through the shell", func(t *testing.T) {
-		stderr := &lockedBuffer{}
+		stderr := &testenv.Buffer{}
 		b := openPy(t, &Options{Command: "cd / && SANDBOND_SH=1 exec python3", Stderr: stderr})
 		v, err := b.Eval(bg, "[__import__('os').getcwd(), __import__('os').environ.get('SANDBOND_SH')]")
 		if err != nil || !valueEqual(v, []any{"/", "1"}) {
@@ -717,7 +719,7 @@ func TestPythonOptions(t *testing.T) {
 		}
 	})
 	t.Run("stdio channel", func(t *testing.T) {
-		stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+		stdout, stderr := &testenv.Buffer{}, &testenv.Buffer{}
 		b := openPy(t, &Options{Channel: ChannelStdio, Stdout: stdout, Stderr: stderr})
 		if _, err := b.Eval(bg, "print('via message') or __import__('os').write(1, b'raw\\n')"); err != nil {
 			t.Fatal(err)
@@ -739,7 +741,7 @@ func TestPythonOptions(t *testing.T) {
 }
 
 func TestPythonPartialWritesKeepOrder(t *testing.T) {
-	var shared lockedBuffer
+	var shared testenv.Buffer
 	b, err := Open(context.Background(), "python", &Options{Stdout: &shared, Stderr: &shared})
 	if err != nil {
 		t.Fatal(err)

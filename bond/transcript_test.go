@@ -43,6 +43,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 var errTranscriptBoom = errors.New("boom")
@@ -189,7 +191,7 @@ func TestTranscripts(t *testing.T) {
 }
 
 func runTranscript(t *testing.T, tr *transcript) {
-	stdout, stderr, trace := &lockedBuffer{}, &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr, trace := &testenv.Buffer{}, &testenv.Buffer{}, &testenv.Buffer{}
 	opts := fakeOptions("transcript:"+tr.path, &Options{
 		Stdout: stdout, Stderr: stderr, Transcript: trace, MaxMessageBytes: tr.maxMsg,
 	})
@@ -256,7 +258,7 @@ func runTranscript(t *testing.T, tr *transcript) {
 	}
 }
 
-func checkStep(t *testing.T, s *transcriptStep, v any, err error, stdout *lockedBuffer) {
+func checkStep(t *testing.T, s *transcriptStep, v any, err error, stdout *testenv.Buffer) {
 	t.Helper()
 	where := fmt.Sprintf("line %d (%s %s)", s.line, s.action, s.arg)
 	if s.wantErr == "" {
@@ -324,7 +326,7 @@ func checkWantError(t *testing.T, where, spec string, err error) {
 // TestOptionsTranscript checks the transcript writer on one exchange,
 // spelled out here rather than derived from a file.
 func TestOptionsTranscript(t *testing.T) {
-	trace := &lockedBuffer{}
+	trace := &testenv.Buffer{}
 	b := openFake(t, "interp", &Options{Transcript: trace})
 	must(t, b.Export(bg, "twice", func(_ context.Context, args []any) (any, error) { return args[0].(int64) * 2, nil }))
 	if v, err := b.Call(bg, "host", "twice", 21); err != nil || v != int64(42) {

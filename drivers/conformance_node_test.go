@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 const nodeDefine = `
@@ -66,7 +67,7 @@ func init() {
 
 // openNode opens a Node bond with the standard definitions, skipping when
 // node is missing only if the conformance suite would (it fails there).
-func openNode(t *testing.T, opts func() *bond.Options, out *lockedBuffer) *bond.Bond {
+func openNode(t *testing.T, opts func() *bond.Options, out *testenv.Buffer) *bond.Bond {
 	t.Helper()
 	l := *languages["node"]
 	l.Options = opts
@@ -301,7 +302,7 @@ func TestNodeEvalBlockScope(t *testing.T) {
 }
 
 func TestNodeEventLoopRunsWhileIdle(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	b := openNode(t, nil, out)
 	nodeExec(t, b, "var flag = 0; Promise.resolve().then(() => { flag += 1 }); process.nextTick(() => { flag += 10 })")
 	if v := nodeEval(t, b, "flag"); !sameValue(v, int64(11)) {
@@ -481,7 +482,7 @@ func TestNodeInterruptBurst(t *testing.T) {
 }
 
 func TestNodeStdio(t *testing.T) {
-	out, errOut := &lockedBuffer{}, &lockedBuffer{}
+	out, errOut := &testenv.Buffer{}, &testenv.Buffer{}
 	ctx := ctxT(t)
 	b, err := bond.Open(ctx, "node", &bond.Options{Channel: bond.ChannelStdio, Stdout: out, Stderr: errOut, GracePeriod: 2 * time.Second})
 	if err != nil {

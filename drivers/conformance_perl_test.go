@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 const perlDefine = `
@@ -87,7 +88,7 @@ func init() {
 
 // -- Perl-specific behaviour -------------------------------------------------
 
-func perlBond(t *testing.T, out *lockedBuffer) *bond.Bond {
+func perlBond(t *testing.T, out *testenv.Buffer) *bond.Bond {
 	t.Helper()
 	if _, err := exec.LookPath("perl"); err != nil {
 		t.Fatalf("perl not installed: %v (.ci/run installs it)", err)
@@ -435,7 +436,7 @@ func TestPerl100KBArgumentIsFast(t *testing.T) {
 }
 
 func TestPerlOutput(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	b := perlBond(t, out)
 	mustBlock(t, b, `
 use feature 'say';
@@ -458,7 +459,7 @@ print "partial";
 	}
 	// Encodings: bytes are UTF-8, wide characters are written as UTF-8,
 	// invalid bytes become U+FFFD, binmode :utf8 makes Latin-1 text UTF-8.
-	out2 := &lockedBuffer{}
+	out2 := &testenv.Buffer{}
 	b2 := perlBond(t, out2)
 	mustBlock(t, b2, `
 print "caf\xc3\xa9 ", "bad\xff ";
@@ -478,7 +479,7 @@ print "\x98\xba!\n";
 }
 
 func TestPerlStdioChannel(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	b, err := bond.Open(ctxT(t), "perl", &bond.Options{Channel: bond.ChannelStdio, Stdout: out, Stderr: out})
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +521,7 @@ sub forge {
 func TestPerlRecursionWithWarnings(t *testing.T) {
 	l := *languages["perl"]
 	l.Options = func() *bond.Options { return &bond.Options{Args: []string{"-w"}} }
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	b := openLang(t, &l, out)
 	v, err := bond.CallAs[int](ctxT(t), b, "sb_down", 300)
 	if err != nil || v != 300 {
@@ -572,7 +573,7 @@ func TestPerlExitStatus(t *testing.T) {
 }
 
 func TestPerlInteract(t *testing.T) {
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	b := perlBond(t, out)
 	var screen bytes.Buffer
 	in := strings.NewReader("our $z = 20;\nprint \"z is $z\\n\";\n!$z + 22\n!(1, 2)\ndie \"oops\"\n")

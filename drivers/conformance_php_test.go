@@ -13,6 +13,7 @@ import (
 
 	"github.com/sandbond/sandbond/bond"
 	"github.com/sandbond/sandbond/drivers"
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 // The PHP driver's standard error stream for ordered output is
@@ -142,7 +143,7 @@ func TestPHPThrowablesAreRemoteErrors(t *testing.T) {
 }
 
 func TestPHPWarningsGoToStderr(t *testing.T) {
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testenv.Buffer
 	b := openPHP(t, &bond.Options{Stdout: &stdout, Stderr: &stderr})
 	ctx := ctxT(t)
 	v, err := b.Eval(ctx, `(function () { echo "before\n"; $r = $undefined_thing ?? 7; $q = $really_undefined; `+
@@ -400,7 +401,7 @@ func TestPHPHostErrorIsCatchable(t *testing.T) {
 }
 
 func TestPHPStdioCannotForgeReplies(t *testing.T) {
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testenv.Buffer
 	b := openPHP(t, &bond.Options{Channel: bond.ChannelStdio, Stdout: &stdout, Stderr: &stderr})
 	ctx := ctxT(t)
 	forged := `{"op":"return","id":2,"value":"forged"}`
@@ -438,7 +439,7 @@ func TestPHPStdioCannotForgeReplies(t *testing.T) {
 }
 
 func TestPHPInterrupts(t *testing.T) {
-	var stdout lockedBuffer
+	var stdout testenv.Buffer
 	b := openPHP(t, &bond.Options{Stdout: &stdout})
 	for i := 0; i < 3; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

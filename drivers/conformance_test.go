@@ -5,7 +5,6 @@ package drivers_test
 // the same functions in its own syntax (see lang.Define).
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 // lang is what a language contributes to the conformance suite.
@@ -89,28 +89,10 @@ func eachLang(t *testing.T, f func(t *testing.T, l *lang)) {
 	}
 }
 
-// lockedBuffer is a writer shared by the interpreter's outputs and Go code.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 var errGoFail = errors.New("go-fail-123")
 
 // openLang opens a bond for l with the standard exports and definitions.
-func openLang(t *testing.T, l *lang, out *lockedBuffer) *bond.Bond {
+func openLang(t *testing.T, l *lang, out *testenv.Buffer) *bond.Bond {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -313,7 +295,7 @@ var conformanceCases = []conformanceCase{
 	}},
 	{"serialization_errors", caseSerialization},
 	{"output_in_order", func(t *testing.T, l *lang) {
-		out := &lockedBuffer{}
+		out := &testenv.Buffer{}
 		b := openLang(t, l, out)
 		mustCall(t, b, "sb_print")
 		if got, want := out.String(), "o1\ne1\n[mark]\no2\n"; got != want {

@@ -9,13 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 // attachSession is an attach session driven over the raw wire.
 type attachSession struct {
 	t    *testing.T
 	conn net.Conn
-	got  *syncBuffer
+	got  *testenv.Buffer
 	done chan struct{}
 }
 
@@ -33,7 +35,7 @@ func attachTo(t *testing.T, socket, name, worker string) *attachSession {
 		head += "Sandboxd-Attach-Worker: " + worker + "\r\n"
 	}
 	_, _ = io.WriteString(conn, head+"\r\n")
-	s := &attachSession{t: t, conn: conn, got: &syncBuffer{}, done: make(chan struct{})}
+	s := &attachSession{t: t, conn: conn, got: &testenv.Buffer{}, done: make(chan struct{})}
 	go func() { _, _ = io.Copy(s.got, conn); close(s.done) }()
 	return s
 }

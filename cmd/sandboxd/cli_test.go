@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sandbond/sandbond/internal/testenv"
 )
 
 // runVerb runs the command line in-process.
@@ -132,7 +134,7 @@ func TestAttach(t *testing.T) {
 	}
 	defer conn.Close()
 	_, _ = io.WriteString(conn, "POST /v1/attach/py HTTP/1.1\r\nHost: sandboxd\r\nConnection: Upgrade\r\nUpgrade: sandboxd-attach\r\nContent-Length: 0\r\n\r\n")
-	var got syncBuffer
+	var got testenv.Buffer
 	done := make(chan struct{})
 	go func() { _, _ = io.Copy(&got, conn); close(done) }()
 	waitFor := func(s string) {

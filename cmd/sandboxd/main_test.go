@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -168,25 +167,7 @@ type testDaemon struct {
 	srv    *server
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testenv.Buffer
 }
 
 // startDaemon runs the serve loop in-process with config text (the socket
@@ -203,7 +184,7 @@ func startDaemon(t *testing.T, cfgText string, factory poolFactory) *testDaemon 
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *server, 1)
 	d := &daemonRun{cfg: cfg, path: path, log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), factory: factory,
@@ -302,7 +283,7 @@ func (n *notifySocket) wait(t *testing.T, want string, timeout time.Duration) {
 // daemonProc is the real binary running serve.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	notify *notifySocket
 	socket string
 	config string
@@ -324,7 +305,7 @@ func startBinary(t *testing.T, cfgText string, wrap func(cmd *exec.Cmd, bin, cfg
 	if wrap != nil {
 		cmd = wrap(cmd, bin, cfgPath)
 	}
-	p := &daemonProc{cmd: cmd, stderr: &syncBuffer{}, notify: n, socket: sock, config: cfgPath}
+	p := &daemonProc{cmd: cmd, stderr: &testenv.Buffer{}, notify: n, socket: sock, config: cfgPath}
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+n.path)
 	cmd.Stderr = p.stderr
 	cmd.Stdout = p.stderr
