@@ -428,6 +428,37 @@ func TestNodeInterruptNested(t *testing.T) {
 	}
 }
 
+// TestNodeDeepRecursion: with Node's default stack, requests nested more
+// than 64 levels deep run without an interrupt scope of their own (see
+// drivers/node.js, scoped), so 600 levels fit; an interrupt down there
+// unwinds to the 64th level and leaves the bond serving.
+func TestNodeDeepRecursion(t *testing.T) {
+	b := openNode(t, nil, nil)
+	if v, err := bond.CallAs[int](ctxT(t), b, "sb_down", 600); err != nil || v != 600 {
+		t.Fatalf("sb_down(600) = %v, %v", v, err)
+	}
+	if err := b.Export(ctxT(t), "go_deep", func(ctx context.Context, args []any) (any, error) {
+		return b.Call(ctx, "sb_deep", args...)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nodeExec(t, b, "function sb_deep(n) { return n === 0 ? sb_sleep(30) : go_deep(n - 1); }")
+	for _, depth := range []int{10, 100} {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := b.Call(ctx, "sb_deep", depth)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("sb_deep(%d) with a deadline: got %v", depth, err)
+		}
+		if b.Err() != nil {
+			t.Fatalf("bond broken after interrupting sb_deep(%d): %v", depth, b.Err())
+		}
+		if v, err := bond.CallAs[int](ctxT(t), b, "sb_down", 300); err != nil || v != 300 {
+			t.Fatalf("sb_down(300) after interrupting sb_deep(%d) = %v, %v", depth, v, err)
+		}
+	}
+}
+
 // TestNodeInterruptBurst: SIGINTs landing anywhere (user code, the
 // driver's own code, idle) while calls nest must never break the protocol
 // or kill the interpreter; interrupted calls fail with the interrupt.

@@ -9,9 +9,11 @@ var nodeCode []byte
 // [node, IN, OUT].
 //
 // In dedicated-fd mode it reads "<length>\n<code>" from IN in 64 KiB chunks
-// (EAGAIN on a non-blocking descriptor: a 5 ms sleep, startup only),
+// (EAGAIN on a non-blocking descriptor: a 5 ms sleep, startup only), or
+// "<length> <cache length>\n<code><V8 code cache>" (see compileNode),
 // evaluates the code, which yields a function, and calls it with require,
-// the descriptors and the bytes it read past the code.
+// the descriptors, the bytes it read past the code and whether V8 took
+// the code cache (null without one).
 //
 // In stdio mode (IN 0, OUT 1) Node cannot move the protocol off fds 0 and 1
 // (it has no dup2), so stage 1 starts a second node (same executable and
@@ -27,22 +29,28 @@ const nodeStage1 = `(function s(){var f=require('fs'),a=process.argv,i=+a[1],o=+
 	`['SIGINT','SIGTERM','SIGHUP'].forEach(function(g){process.on(g,function(){c.kill(g)})});` +
 	`c.on('error',function(e){f.writeSync(2,'sandbond: cannot start node: '+e.message+'\n');process.exit(127)});` +
 	`c.on('exit',function(e,g){if(g){process.removeAllListeners(g);process.kill(process.pid,g)}else process.exit(e)});return}` +
-	`var b=Buffer.alloc(0),t=Buffer.allocUnsafe(65536),p,n,k;` +
-	`for(;;){p=b.indexOf(10);if(p>=0&&b.length>=p+1+(n=+b.toString('latin1',0,p)))break;` +
+	`var b=Buffer.alloc(0),t=Buffer.allocUnsafe(65536),p,h,n,c,k,d,q;` +
+	`for(;;){p=b.indexOf(10);if(p>=0&&(h=b.toString('latin1',0,p).split(' '),n=+h[0],c=+(h[1]||0),b.length>=p+1+n+c))break;` +
 	`try{k=f.readSync(i,t,0,65536,null)}catch(e){if(e.code==='EAGAIN'){Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0,5);continue}` +
 	`if(e.code==='EINTR')continue;throw e}if(!k)process.exit(0);b=Buffer.concat([b,t.subarray(0,k)])}` +
-	`require('vm').runInThisContext(b.toString('utf8',p+1,p+1+n),{filename:'sandbond-driver.js'})` +
-	`(require,i,o,Buffer.from(b.subarray(p+1+n)))})()`
+	`d=c?b.subarray(p+1+n,p+1+n+c):void 0;` +
+	`q=new(require('vm').Script)(b.toString('utf8',p+1,p+1+n),{filename:'sandbond-driver.js',cachedData:d});` +
+	`q.runInThisContext()(require,i,o,Buffer.from(b.subarray(p+1+n+c)),d?!q.cachedDataRejected:null)})()`
 
 // node is the Node.js driver (node.js is stage 2; its header explains the
 // waiting and interrupt machinery).
 //
-// DefaultArgs: --stack-size=2000 (KiB of V8 stack, about 400 levels of
-// Go<->JS recursion instead of about 250: each level runs user code inside
-// a vm breakOnSigint run, whose C++ frames are large). Linux gives the main
-// thread 8 MiB unless RLIMIT_STACK says otherwise; below about 3 MiB drop
-// the default arguments. No --no-warnings: Node's warnings are output like
-// any other stderr text.
+// No default arguments. In particular no --stack-size: a V8 flag that is
+// not at its default makes Node reject the code cache of its own built-in
+// modules, which then compile from source when first loaded (1-2 ms at
+// every start, and 6-8 ms for stream), and V8's default 984 KiB of stack
+// already holds about 750 levels of Go<->JS recursion (see the interrupt
+// notes below on why each level is small). Those who need more can pass
+// --stack-size in Options.Args; Linux gives the main thread 8 MiB unless
+// RLIMIT_STACK says otherwise. No --no-warnings: Node's warnings are output
+// like any other stderr text. The driver requires the built-in modules it
+// does not always need (stream, string_decoder) when user code first uses
+// process.stdout, process.stderr or console.
 //
 // Semantics:
 //   - eval evaluates one expression ("(" + code + "\n)" as a script), exec
@@ -117,7 +125,11 @@ const nodeStage1 = `(function s(){var f=require('fs'),a=process.argv,i=+a[1],o=+
 //     throw instead of sending a call the host does not expect.
 //   - Interrupts (SIGINT): stop synchronous user code with an Error
 //     (ERR_SCRIPT_EXECUTION_INTERRUPTED) in the innermost request that runs
-//     user code, catchable like Python's KeyboardInterrupt; abandon an
+//     user code, catchable like Python's KeyboardInterrupt, up to 64 levels
+//     of Go<->JS recursion; deeper requests run without an interrupt scope
+//     of their own (a scope is a vm run whose C++ frames take some 3.3 KiB
+//     of stack, four fifths of a level), so there the interrupt unwinds
+//     them, each answering the host with it, and lands in the 64th; abandon an
 //     awaited Promise (the request answers with that error); ignored while
 //     idle. An interrupt that lands while the driver waits for the host's
 //     reply to a call fails the request that made the call, once the host
@@ -139,10 +151,10 @@ func node() *Driver {
 		Name:        "node",
 		Aliases:     []string{"js", "javascript", "nodejs"},
 		Command:     "node",
-		DefaultArgs: []string{"--stack-size=2000"},
 		Stage1Flag:  "-e",
 		Stage1:      nodeStage1,
 		Code:        nodeCode,
+		Compile:     compileNode,
 		Resolve:     askInterpreter("-e", "process.stdout.write(process.execPath)"),
 		Env:         []string{HeapEnv},
 	}

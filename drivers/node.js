@@ -1,7 +1,8 @@
 // sandbond Node.js driver (stage 2). Protocol: bond/PROTOCOL.md; design
 // notes: drivers/node.go. Stage 1 evaluates this file with
 // vm.runInThisContext and calls the function it yields with its require, the
-// protocol descriptors and the bytes it read past stage 2. Everything lives
+// protocol descriptors, the bytes it read past stage 2 and whether V8 took
+// the host's code cache (drivers/node_compile.go). Everything lives
 // inside this function so that user code gets a clean global scope.
 //
 // How the driver waits and how interrupts work (the parts that are easy to
@@ -53,14 +54,13 @@
 //   request's new keys are listed in its frame until its reply is queued,
 //   so a request that fails or is interrupted drops them again.
 
-(function sandbondDriver(require, IN_FD, OUT_FD, rest) {
+(function sandbondDriver(require, IN_FD, OUT_FD, rest, codeCache) {
   'use strict';
   const fs = require('fs');
   const vm = require('vm');
-  const stream = require('stream');
-  const { StringDecoder } = require('string_decoder');
 
   const MAX_DEPTH = 10000;
+  const UNSCOPED_FRAMES = 2 * 64; // frames (a request and its call per level): see scoped
   const OUT_LIMIT = 8192;
   const BUF_MIN = 1 << 16;
 
@@ -176,6 +176,8 @@
     SerializationError: SandbondSerializationError,
     HandleError: SandbondHandleError,
     protocol: 1,
+    // whether V8 took the host's code cache for this driver (null: none sent)
+    codeCache: typeof codeCache === 'boolean' ? codeCache : null,
   }));
   if (typeof globalThis.require !== 'function') hidden('require', require);
 
@@ -396,22 +398,20 @@
   }
 
   // -- output ---------------------------------------------------------------
+  // process.stdout, process.stderr and the global console are made on first
+  // use: require('stream') costs some 2 ms at start-up, and 6-8 ms with a
+  // non-default V8 flag such as --stack-size (Node's code cache for its
+  // built-in modules is then rejected and they are compiled from source).
+  // Driver output (uncaught errors) goes through st.put, not the streams.
   function makeOut(fd) {
-    const st = { fd, parts: [], size: 0, dec: new StringDecoder('utf8') };
-    const w = new stream.Writable({
-      decodeStrings: false,
-      write(chunk, enc, cb) {
-        put(chunk, enc);
-        cb();
-      },
-    });
+    const st = { fd, parts: [], size: 0, dec: null, w: null, put };
     function put(chunk, encoding) {
       let s;
       if (typeof chunk === 'string') {
         s = !encoding || encoding === 'utf8' || encoding === 'utf-8' ? chunk
-          : st.dec.write(Buffer.from(chunk, encoding));
+          : decoder(st).write(Buffer.from(chunk, encoding));
       } else if (chunk instanceof Uint8Array) {
-        s = st.dec.write(chunk);
+        s = decoder(st).write(chunk);
       } else {
         const e = new TypeError('The "chunk" argument must be of type string or an instance of Buffer or Uint8Array');
         e.code = 'ERR_INVALID_ARG_TYPE';
@@ -422,6 +422,25 @@
       st.size += s.length;
       if (st.size > OUT_LIMIT || s.indexOf('\n') >= 0) flushOut(st);
     }
+    return st;
+  }
+  function decoder(st) {
+    if (st.dec === null) st.dec = new (require('string_decoder').StringDecoder)('utf8');
+    return st.dec;
+  }
+
+  // writable(st) is st's stream.Writable (process.stdout or process.stderr),
+  // made on first use.
+  function writable(st) {
+    if (st.w !== null) return st.w;
+    const put = st.put;
+    const w = new (require('stream').Writable)({
+      decodeStrings: false,
+      write(chunk, enc, cb) {
+        put(chunk, enc);
+        cb();
+      },
+    });
     w.write = function write(chunk, encoding, cb) {
       if (typeof encoding === 'function') {
         cb = encoding;
@@ -445,13 +464,13 @@
       return this;
     };
     w.destroySoon = w.destroy = function () { flushOut(st); return this; };
-    w.fd = fd;
+    w.fd = st.fd;
     w.isTTY = false;
     w._isStdio = true;
     w.getColorDepth = () => 1;
     w.hasColors = () => false;
-    st.stream = w;
-    return st;
+    st.w = w;
+    return w;
   }
 
   function flushOut(st) {
@@ -474,10 +493,25 @@
 
   const outBuf = makeOut(1), errBuf = makeOut(2);
   for (const [name, st] of [['stdout', outBuf], ['stderr', errBuf]]) {
-    Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => st.stream });
+    Object.defineProperty(process, name, { configurable: true, enumerable: true, get: () => writable(st) });
   }
-  const consoleObj = new console.Console({ stdout: outBuf.stream, stderr: errBuf.stream });
-  Object.defineProperty(globalThis, 'console', { value: consoleObj, writable: true, configurable: true, enumerable: false });
+  // The global console writes to process.stdout and process.stderr (so that
+  // replacing their write methods captures it, as in Node); it becomes a
+  // plain data property again on first use or assignment.
+  const NodeConsole = console.Console;
+  function setConsole(v) {
+    Object.defineProperty(globalThis, 'console', { value: v, writable: true, configurable: true, enumerable: false });
+  }
+  Object.defineProperty(globalThis, 'console', {
+    configurable: true,
+    enumerable: false,
+    get() {
+      const c = new NodeConsole({ stdout: writable(outBuf), stderr: writable(errBuf) });
+      setConsole(c);
+      return c;
+    },
+    set: setConsole,
+  });
 
   process.on('exit', () => {
     try {
@@ -489,7 +523,7 @@
   // reported on stderr; the bond lives on.
   process.on('uncaughtException', (e) => {
     try {
-      errBuf.stream.write('Uncaught ' + (e && e.stack ? e.stack : String(e)) + '\n');
+      errBuf.put('Uncaught ' + (e && e.stack ? e.stack : String(e)) + '\n');
     } catch (e2) { /* nothing to do */ }
   });
 
@@ -970,6 +1004,12 @@
   // -- scopes -----------------------------------------------------------------
   // scoped(f, a) runs f(a) inside a vm run with breakOnSigint: SIGINT then
   // surfaces as an ERR_SCRIPT_EXECUTION_INTERRUPTED error thrown here.
+  // A vm run's C++ frames take some 3.3 KiB of stack, so requests nested
+  // more than 64 levels deep (Go->JS->Go...) run f(a) directly: about 750
+  // levels then fit in V8's default stack instead of about 225, and an
+  // interrupt down there unwinds to the 64th level's scope, which answers
+  // the requests above it (unwind). fLen counts the levels robustly: a
+  // counter here would miss the decrement when an interrupt unwinds.
   const vmOpts = { filename: 'sandbond-scope' };
   const BOS = { breakOnSigint: true };
   const enterScript = new vm.Script('__sandbond_enter()', vmOpts);
@@ -981,6 +1021,7 @@
   });
   let scopeDepth = 0;
   function scoped(f, a) {
+    if (fLen > UNSCOPED_FRAMES) return f(a);
     scopeFn = f;
     scopeArg = a;
     if (scopeDepth > 0) return enterScript.runInThisContext(BOS);

@@ -99,3 +99,31 @@ def env(name):
 		}
 	}
 }
+
+// TestCompiledStage2InSandbox: a sandboxed interpreter takes the stage 2
+// that the host compiled (Python's marshalled code, Node's V8 code cache):
+// the container runs the same interpreter, so the start-up saving holds
+// there too.
+func TestCompiledStage2InSandbox(t *testing.T) {
+	tests := []struct{ lang, interp, setup string }{
+		{"python", "python3", "def loaded():\n    return getattr(__import__('__main__'), '_sb_marshal', None)\n"},
+		{"node", "node", "globalThis.loaded = function () { return sandbond.codeCache; };"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.lang, func(t *testing.T) {
+			if _, err := exec.LookPath(tc.interp); err != nil {
+				testenv.SkipOrFail(t, "%s not installed", tc.interp)
+			}
+			checkLeaks(t)
+			prof := poolProfile(tc.lang, func(p *policy.Profile) { p.Pool.MinIdle, p.Pool.MaxSize = 1, 1 })
+			p := newTestPool(t, prof, PoolConfig{Setup: tc.setup, Function: "loaded"})
+			v, err := p.Call(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v != true {
+				t.Errorf("stage 2 loaded compiled in the sandbox: %v, want true", v)
+			}
+		})
+	}
+}
