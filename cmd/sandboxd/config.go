@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -230,7 +231,11 @@ func errorLines(err error) []string {
 }
 
 var (
-	nameRE       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	// compiled on first use: every sandbox's init process runs this
+	// program's package initializers
+	nameRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	})
 	configFileRT = reflect.TypeFor[configFile]()
 )
 
@@ -377,7 +382,7 @@ func (cf *configFile) validate(dir string) (*config, []error) {
 		cfg.DrainTimeout = d.Std()
 	}
 	for name, p := range cf.Profiles {
-		if !nameRE.MatchString(name) {
+		if !nameRE().MatchString(name) {
 			add("profiles."+name, "is not a valid profile name", "use letters, digits, '_', '-' and '.'")
 		}
 		if p == "" {
@@ -399,7 +404,7 @@ func (cf *configFile) validate(dir string) (*config, []error) {
 		switch {
 		case c.Name == "":
 			add(at+".name", "missing", `give the callable a name, e.g. "decode"`)
-		case !nameRE.MatchString(c.Name):
+		case !nameRE().MatchString(c.Name):
 			add(at+".name", fmt.Sprintf("%q is not a valid name", c.Name), "use at most 64 letters, digits, '_', '-' and '.', starting with a letter or digit")
 		case seen[c.Name]:
 			add(at+".name", fmt.Sprintf("%q is used by an earlier callable", c.Name), "give each callable its own name")
