@@ -37,9 +37,8 @@ import (
 // moved itself into them forks it (startInCgroups), because moving a
 // process after the fork write-locks the kernel's cgroup_threadgroup_rwsem,
 // which waits for an RCU grace period (6-20 ms on a loaded 2-core VM)
-// unless the host boots with cgroup_favordynmods=true. libcontainer then
-// learns the paths (createContainer, reloadWithCgroups) and removes them
-// at Destroy. On cgroup v2 the launcher hands libcontainer the paths
+// unless the host boots with cgroup_favordynmods=true. The launcher then
+// removes them itself when the sandbox ends. On cgroup v2 the launcher hands libcontainer the paths
 // before the start, and libcontainer's cgroup manager moves the init into
 // them right after it is forked and before it sets up anything
 // (libcontainer's initProcess.start).

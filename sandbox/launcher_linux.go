@@ -232,6 +232,7 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 	cs := &containerSpec{
 		ID:       newID(),
 		Rootfs:   root.dir,
+		DevDir:   root.devDir(),
 		Binds:    binds,
 		Rootless: l.rootless,
 		Cgroups:  l.cgroups,
@@ -264,8 +265,8 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		release()
 		return nil, fmt.Errorf("sandbox: create container: %w", err)
 	}
-	// joined: the init is born in its cgroups, libcontainer knows none
-	// of them until reloadWithCgroups (see startInCgroups).
+	// joined: the init is born in its cgroups, and libcontainer knows
+	// none of them (see startInCgroups): the launcher removes them.
 	joined := len(paths) > 0 && l.threadJoin()
 	destroy := func() {
 		_ = c.Destroy()
@@ -327,12 +328,6 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 			// leaves: the sandbox never has more.
 			return setPidsMax(paths, cs.Limits.Pids)
 		})
-		if err == nil {
-			var c2 *libcontainer.Container
-			if c2, err = l.reloadWithCgroups(cs.ID, paths); err == nil {
-				c = c2
-			}
-		}
 	} else {
 		err = c.Run(lp)
 	}
@@ -360,9 +355,9 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 // Destroy removes exactly those. Without cgroups the map is empty and
 // libcontainer joins none.
 //
-// On cgroup v1 the state has no paths at first: the init is born in its
-// cgroups instead (startInCgroups), and the launcher writes the paths into
-// the state once it runs (reloadWithCgroups).
+// On cgroup v1 the state has no paths: the init is born in its cgroups
+// instead (startInCgroups), and the launcher removes them itself
+// (Process.destroy; cgroupLayout.cleanStale after a crash).
 //
 // It returns the container and the sandbox's cgroups (empty without
 // cgroups).

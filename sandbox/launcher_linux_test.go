@@ -72,6 +72,13 @@ r["hostname"] = socket.gethostname()
 r["fds"] = sorted(int(x) for x in os.listdir("/proc/self/fd"))
 r["env"] = sorted(os.environ.keys())
 r["dev"] = sorted(os.listdir("/dev"))
+with open("/dev/null", "w") as f: r["devnull_write"] = f.write("x")
+r["dev_zero"] = open("/dev/zero", "rb").read(3).hex()
+try:
+    open("/dev/pwned", "w"); r["write_dev"] = True
+except OSError as e:
+    r["write_dev"] = False
+r["dev_fd"] = os.readlink("/dev/stdin")
 s = socket.socket(); s.settimeout(2)
 try:
     s.connect(("127.0.0.1", int(sys.argv[1]))); r["tcp"] = "connected"
@@ -146,6 +153,10 @@ func TestIsolation(t *testing.T) {
 		FDs          []int    `json:"fds"`
 		Env          []string `json:"env"`
 		Dev          []string `json:"dev"`
+		DevNullWrite int      `json:"devnull_write"`
+		DevZero      string   `json:"dev_zero"`
+		WriteDev     bool     `json:"write_dev"`
+		DevStdin     string   `json:"dev_fd"`
 		TCP          string   `json:"tcp"`
 		SidIsPid     bool     `json:"sid_is_pid"`
 		Pid          int      `json:"pid"`
@@ -175,7 +186,13 @@ func TestIsolation(t *testing.T) {
 		{"hostname", got.Hostname == "sandbox"},
 		{"fds 0-4 only (+ listdir's own)", fmt.Sprint(got.FDs) == "[0 1 2 3 4 5]"},
 		{"env allowlist", !contains(got.Env, "SECRET_TOKEN") && contains(got.Env, "FROM_PROFILE")},
-		{"minimal /dev", !contains(got.Dev, "tty") && !contains(got.Dev, "full") && contains(got.Dev, "null") && contains(got.Dev, "urandom")},
+		{"minimal /dev", fmt.Sprint(got.Dev) == "[fd null random stderr stdin stdout urandom zero]" ||
+			l.rootless && !contains(got.Dev, "tty") && !contains(got.Dev, "full") && contains(got.Dev, "null")},
+		{"/dev/null writable, /dev/zero readable", got.DevNullWrite == 1 && got.DevZero == "000000"},
+		{"/dev/stdin links to fd 0", got.DevStdin == "/proc/self/fd/0"},
+		// root: the prebound /dev, bound read-only (rootless: a tmpfs
+		// of the container's own)
+		{"cannot write /dev", !got.WriteDev || l.rootless},
 		{"pid 1", got.Pid == 1},
 		{"own session", got.SidIsPid},
 		{"no terminal", !got.TTY},
@@ -386,14 +403,11 @@ func TestCgroupsBeforeLaunchReturns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := p.c.State()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("cgroups of the interpreter:\n%s\nstate paths: %v", theirs, st.CgroupPaths)
+	paths := p.cgroups // the sandbox's cgroups, which the launcher removes at the end
+	t.Logf("cgroups of the interpreter:\n%s\nsandbox cgroups: %v", theirs, paths)
 	want := l.cgLayout.parents
-	if len(st.CgroupPaths) != len(want) {
-		t.Errorf("container cgroup paths %v, want one under each of %v", st.CgroupPaths, want)
+	if len(paths) != len(want) {
+		t.Errorf("sandbox cgroups %v, want one under each of %v", paths, want)
 	}
 	lines := func(b []byte) map[string]string { // controllers -> path
 		m := map[string]string{}
@@ -406,7 +420,7 @@ func TestCgroupsBeforeLaunchReturns(t *testing.T) {
 	}
 	own, got := lines(mine), lines(theirs)
 	for ctrl, path := range got {
-		if dir, ok := st.CgroupPaths[ctrl]; ok {
+		if dir, ok := paths[ctrl]; ok {
 			if !strings.HasSuffix(dir, "/"+cgroupDirName+"/"+p.ID()) || !strings.HasSuffix(dir, path) {
 				t.Errorf("%s: in %s, want the sandbox's cgroup %s", ctrl, path, dir)
 			}
@@ -422,13 +436,13 @@ func TestCgroupsBeforeLaunchReturns(t *testing.T) {
 		if l.cgLayout.v2 {
 			break
 		}
-		if _, ok := st.CgroupPaths[sub]; !ok {
+		if _, ok := paths[sub]; !ok {
 			t.Errorf("no %s cgroup", sub)
 		}
 	}
 	if !l.cgLayout.v2 {
-		lim, _ := os.ReadFile(filepath.Join(st.CgroupPaths["memory"], "memory.limit_in_bytes"))
-		pm, _ := os.ReadFile(filepath.Join(st.CgroupPaths["pids"], "pids.max"))
+		lim, _ := os.ReadFile(filepath.Join(paths["memory"], "memory.limit_in_bytes"))
+		pm, _ := os.ReadFile(filepath.Join(paths["pids"], "pids.max"))
 		if strings.TrimSpace(string(lim)) != fmt.Sprint(128<<20) || strings.TrimSpace(string(pm)) != "32" {
 			t.Errorf("limits: memory %q, pids %q", lim, pm)
 		}
@@ -437,7 +451,7 @@ func TestCgroupsBeforeLaunchReturns(t *testing.T) {
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range st.CgroupPaths {
+	for _, dir := range paths {
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("cgroup %s left after Wait: %v", dir, err)
 		}

@@ -170,18 +170,27 @@ func (p *Process) Wait() error {
 	return err
 }
 
+// destroy removes the container's state and its cgroups: libcontainer
+// removes those it knows (cgroup v2), the launcher the others (v1, see
+// startInCgroups). A cgroup's rmdir can be EBUSY for a moment while the
+// processes of the pid namespace finish dying.
 func (p *Process) destroy() error {
 	var err error
 	for i := 0; i < 50; i++ {
 		if err = p.c.Destroy(); err == nil {
-			// libcontainer removed the cgroups it knows; these are
-			// the same (see reloadWithCgroups): nothing is left to
-			// remove, unless the state lost them.
-			return removeCgroups(p.cgroups)
+			break
 		}
-		time.Sleep(5 * time.Millisecond) // cgroup v1 rmdir can be EBUSY for a moment
+		time.Sleep(5 * time.Millisecond)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		if err = removeCgroups(p.cgroups); err == nil || i == 49 {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (p *Process) classify(st *os.ProcessState, werr error, sk *seccompKill, wall, pidsHit bool, oom, pidsMax int64) error {

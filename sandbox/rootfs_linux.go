@@ -53,7 +53,40 @@ func newRootfs(dir string) (*rootfs, error) {
 			return nil, err
 		}
 	}
+	// What libcontainer would make in a /dev of its own, for a prebound
+	// rootfs whose /dev the containers bind (see prebind).
+	for _, d := range devNodes {
+		if err := r.mountpoint(d, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range devLinks {
+		if err := r.symlink(l[0], l[1]); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// devNodes are the device nodes of a sandbox's /dev, and devLinks its
+// symlinks (at, target), as libcontainer makes them.
+var (
+	devNodes = []string{"/dev/null", "/dev/random", "/dev/urandom", "/dev/zero"}
+	devLinks = [][2]string{
+		{"/dev/fd", "/proc/self/fd"}, {"/dev/stdin", "/proc/self/fd/0"},
+		{"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"},
+	}
+)
+
+// devDir returns the rootfs's /dev on the host once prebind bound the
+// device nodes in it, else "".
+func (r *rootfs) devDir() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.mounted {
+		return ""
+	}
+	return filepath.Join(r.dir, "dev")
 }
 
 func (r *rootfs) newBindSet() *bindSet {
@@ -220,18 +253,36 @@ func (r *rootfs) prebind(binds []bindMount) (err error) {
 		if b.Writable {
 			return fmt.Errorf("writable bind %s", b.Source)
 		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, b.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW)
-		if err != nil {
-			return fmt.Errorf("open_tree %s: %w", b.Source, err)
+		if err := attachClone(b.Source, filepath.Join(r.dir, b.Target), attr); err != nil {
+			return err
 		}
-		err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
-		if err == nil {
-			err = unix.MoveMount(fd, "", unix.AT_FDCWD, filepath.Join(r.dir, b.Target), unix.MOVE_MOUNT_F_EMPTY_PATH)
+	}
+	// The device nodes, nosuid and noexec but not nodev: containers bind
+	// this /dev (read-only, with these mounts) instead of mounting a tmpfs
+	// and binding each node at every start (devDir).
+	devAttr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC}
+	for _, d := range devNodes {
+		if err := attachClone(d, filepath.Join(r.dir, d), devAttr); err != nil {
+			return err
 		}
-		unix.Close(fd)
-		if err != nil {
-			return fmt.Errorf("bind %s: %w", b.Source, err)
-		}
+	}
+	return nil
+}
+
+// attachClone mounts a detached copy of the mounts at src (open_tree) on
+// dst, with attr set on all of them first.
+func attachClone(src, dst string, attr *unix.MountAttr) error {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW)
+	if err != nil {
+		return fmt.Errorf("open_tree %s: %w", src, err)
+	}
+	defer unix.Close(fd)
+	err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+	if err == nil {
+		err = unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH)
+	}
+	if err != nil {
+		return fmt.Errorf("bind %s: %w", src, err)
 	}
 	return nil
 }

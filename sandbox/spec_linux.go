@@ -5,6 +5,7 @@ package sandbox
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -31,9 +32,6 @@ var (
 // specconvMu serializes specconv.CreateLibcontainerConfig (see buildConfig).
 var specconvMu sync.Mutex
 
-// The only device nodes in a sandbox's /dev.
-var sandboxDevices = map[string]bool{"/dev/null": true, "/dev/zero": true, "/dev/random": true, "/dev/urandom": true}
-
 // bindMount is one read-only (or writable) bind of a host path.
 type bindMount struct {
 	Source, Target string
@@ -44,6 +42,7 @@ type bindMount struct {
 type containerSpec struct {
 	ID       string
 	Rootfs   string
+	DevDir   string // a prebound /dev to bind (rootfs.devDir), or "": a tmpfs
 	Binds    []bindMount
 	HostUID  uint32 // container root maps to this host uid
 	HostGID  uint32 // and to this host gid
@@ -83,6 +82,12 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 			GIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: cs.HostGID, Size: 1}},
 		},
 	}
+	if cs.DevDir != "" {
+		// One recursive bind of the prebound /dev (the device nodes
+		// are mounts in it) instead of a tmpfs, four binds and the
+		// symlinks at every start; read-only, unlike the tmpfs.
+		spec.Mounts[1] = specs.Mount{Destination: "/dev", Type: "bind", Source: cs.DevDir, Options: []string{"rbind", "nosuid", "noexec", "ro"}}
+	}
 	if cs.Network != policy.NetworkHost {
 		spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
 	}
@@ -107,7 +112,7 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 	var devs []*devices.Device
 	if err == nil {
 		for _, d := range cfg.Devices {
-			if sandboxDevices[d.Path] {
+			if cs.DevDir == "" && slices.Contains(devNodes, d.Path) {
 				c := *d
 				devs = append(devs, &c)
 			}
@@ -123,10 +128,12 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 	// them (cgroup v1) or lets libcontainer join the init to them (v2);
 	// see cgroupLayout. The path is what libcontainer
 	// would recompute if it ever loaded this state without its paths.
-	// There is no devices cgroup: /dev is a tmpfs with only the nodes
-	// above bind-mounted, and the container's user namespace can neither
-	// create device nodes nor open any on its own mounts (nodev, and
-	// SB_I_NODEV for every filesystem mounted in a user namespace).
+	// There is no devices cgroup: /dev holds only the nodes of devNodes,
+	// bound from the host (a read-only bind of the prebound rootfs's /dev,
+	// or a tmpfs with each node bound), and the container's user namespace
+	// can neither create device nodes nor open any on its own mounts
+	// (nodev, and SB_I_NODEV for every filesystem mounted in a user
+	// namespace).
 	cfg.Cgroups = &cgroups.Cgroup{Path: cgroupDirName + "/" + cs.ID, Resources: &cgroups.Resources{}}
 	if cs.Network == policy.NetworkNone || cs.Network == "" {
 		cfg.Networks = nil // loopback stays down

@@ -3,13 +3,10 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-
-	"github.com/opencontainers/runc/libcontainer"
 )
 
 // Starting a sandbox inside its cgroups (cgroup v1).
@@ -36,10 +33,11 @@ import (
 //
 // libcontainer is given no cgroup paths for that start, so it joins
 // nothing (its manager's Apply would pay the grace period again, even for
-// a process already in place). Once the container runs, the launcher
-// records the paths in the container's state and loads it again
-// (reloadWithCgroups): from then on libcontainer's container knows its
-// cgroups as before (State, Destroy).
+// a process already in place), and it never learns them: the launcher
+// removes them when the sandbox ends (Process.destroy), and the next
+// daemon removes those of a daemon that died (cgroupLayout.cleanStale).
+// (Recording them in the container's state after the start and loading it
+// again cost 1-2 ms a start, for nothing libcontainer would do with them.)
 //
 // While the thread is inside, it counts against the sandbox's pids limit:
 // the cgroup is created with one more pid than the profile's limit, which
@@ -103,31 +101,4 @@ func (lay *cgroupLayout) startInCgroups(paths map[string]string, start func() er
 		errc <- err
 	}()
 	return <-errc
-}
-
-// reloadWithCgroups writes the sandbox's cgroup paths into the state of
-// container id (started without them, see startInCgroups) and loads it
-// again, so that libcontainer's view of it (State, Destroy) has them.
-func (l *ContainerLauncher) reloadWithCgroups(id string, paths map[string]string) (*libcontainer.Container, error) {
-	file := filepath.Join(l.croot, id, "state.json")
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var st stateFile
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, err
-	}
-	st.CgroupPaths = paths
-	if b, err = json.Marshal(&st); err != nil {
-		return nil, err
-	}
-	// Rewritten in place, not renamed over: no new inode (a few hundred
-	// microseconds on a busy ext4 /run). A daemon that dies in the middle
-	// leaves a state the next one cannot load: it removes the directory,
-	// and the sandbox's processes with its cgroups (cleanStale).
-	if err := os.WriteFile(file, b, 0o600); err != nil {
-		return nil, err
-	}
-	return libcontainer.Load(l.croot, id)
 }
