@@ -568,6 +568,18 @@ func TestCallable(t *testing.T) {
 	waitFor(t, "the sandboxes to go", func() bool { return len(children()) == 0 })
 }
 
+// langPool starts a pool of lang (run by interp, which must be installed
+// unless the test may skip) whose profile mod adjusts, after checking
+// for leaks at the end of the test.
+func langPool(t *testing.T, lang, interp string, mod func(p *policy.Profile), cfg PoolConfig) *Pool {
+	t.Helper()
+	if _, err := exec.LookPath(interp); err != nil {
+		testenv.SkipOrFail(t, "%s not installed", interp)
+	}
+	checkLeaks(t)
+	return newTestPool(t, poolProfile(lang, mod), cfg)
+}
+
 // TestPoolLanguages runs a pool in each language.
 func TestPoolLanguages(t *testing.T) {
 	tests := []struct {
@@ -580,14 +592,9 @@ func TestPoolLanguages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
-			if _, err := exec.LookPath(tc.interp); err != nil {
-				testenv.SkipOrFail(t, "%s not installed", tc.interp)
-			}
-			checkLeaks(t)
-			prof := poolProfile(tc.lang, func(p *policy.Profile) {
+			p := langPool(t, tc.lang, tc.interp, func(p *policy.Profile) {
 				p.Pool.FreshPerTask, p.Pool.MinIdle, p.Pool.MaxSize = true, 1, 2
-			})
-			p := newTestPool(t, prof, PoolConfig{Setup: tc.setup, Function: "double"})
+			}, PoolConfig{Setup: tc.setup, Function: "double"})
 			var inputs [][]any
 			for i := range 4 {
 				inputs = append(inputs, []any{i})

@@ -4,13 +4,11 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sandbond/sandbond/drivers"
-	"github.com/sandbond/sandbond/internal/testenv"
 	"github.com/sandbond/sandbond/policy"
 )
 
@@ -48,12 +46,7 @@ def inspect(b, f):
 	sum := md5.Sum(data)
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
-			if _, err := exec.LookPath(tc.interp); err != nil {
-				testenv.SkipOrFail(t, "%s not installed", tc.interp)
-			}
-			checkLeaks(t)
-			prof := poolProfile(tc.lang, func(p *policy.Profile) { p.Pool.MinIdle, p.Pool.MaxSize = 1, 1 })
-			p := newTestPool(t, prof, PoolConfig{Setup: tc.setup, Function: "inspect"})
+			p := langPool(t, tc.lang, tc.interp, onePool, PoolConfig{Setup: tc.setup, Function: "inspect"})
 			f, err := os.OpenFile(path, os.O_RDWR, 0)
 			if err != nil {
 				t.Fatal(err)
@@ -80,8 +73,7 @@ def inspect(b, f):
 func TestHeapEnvInSandbox(t *testing.T) {
 	checkLeaks(t)
 	t.Setenv("SANDBOND_TEST_HOST_SECRET", "x")
-	prof := poolProfile("python", func(p *policy.Profile) { p.Pool.MinIdle, p.Pool.MaxSize = 1, 1 })
-	p := newTestPool(t, prof, PoolConfig{Setup: `
+	p := newTestPool(t, poolProfile("python", onePool), PoolConfig{Setup: `
 import os
 def env(name):
     return os.environ.get(name, 'unset')
@@ -111,12 +103,7 @@ func TestCompiledStage2InSandbox(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
-			if _, err := exec.LookPath(tc.interp); err != nil {
-				testenv.SkipOrFail(t, "%s not installed", tc.interp)
-			}
-			checkLeaks(t)
-			prof := poolProfile(tc.lang, func(p *policy.Profile) { p.Pool.MinIdle, p.Pool.MaxSize = 1, 1 })
-			p := newTestPool(t, prof, PoolConfig{Setup: tc.setup, Function: "loaded"})
+			p := langPool(t, tc.lang, tc.interp, onePool, PoolConfig{Setup: tc.setup, Function: "loaded"})
 			v, err := p.Call(testCtx(t))
 			if err != nil {
 				t.Fatal(err)
@@ -127,3 +114,6 @@ func TestCompiledStage2InSandbox(t *testing.T) {
 		})
 	}
 }
+
+// onePool sizes a test pool to one worker.
+func onePool(p *policy.Profile) { p.Pool.MinIdle, p.Pool.MaxSize = 1, 1 }
