@@ -148,15 +148,15 @@ const nodeStage1 = `(function s(){var f=require('fs'),a=process.argv,i=+a[1],o=+
 //     the event loop has other (ref'd) work.
 func node() *Driver {
 	return &Driver{
-		Name:        "node",
-		Aliases:     []string{"js", "javascript", "nodejs"},
-		Command:     "node",
-		Stage1Flag:  "-e",
-		Stage1:      nodeStage1,
-		Code:        nodeCode,
-		Compile:     compileNode,
-		Resolve:     askInterpreter("-e", "process.stdout.write(process.execPath)"),
-		Env:         []string{HeapEnv},
+		Name:       "node",
+		Aliases:    []string{"js", "javascript", "nodejs"},
+		Command:    "node",
+		Stage1Flag: "-e",
+		Stage1:     nodeStage1,
+		Code:       nodeCode,
+		Compile:    compileNode,
+		Resolve:    askInterpreter("-e", "process.stdout.write(process.execPath)"),
+		Env:        []string{HeapEnv},
 	}
 }
 
