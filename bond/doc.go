@@ -54,12 +54,12 @@
 // glibc's malloc would unmap it again once dropped, so that each one
 // page-faults afresh. The Python, Perl and Node.js drivers therefore start
 // their interpreter with glibc's heap set to keep freed memory, up to
-// 128 MiB, for reuse (drivers.HeapEnv): a 64 MB round trip costs 1.2–1.4×
-// a raw pipe copy instead of 1.5–2×. An Options.Env that sets
-// GLIBC_TUNABLES, even empty, keeps glibc's defaults. PHP allocates large
-// strings with its own allocator, which always unmaps them; USE_ZEND_ALLOC=0
-// in Options.Env gives it the same gain, at the cost of PHP's memory_limit
-// and of slower small allocations.
+// 128 MiB, for reuse (drivers.HeapEnv): on the 2-core test VM a 64 MiB
+// round trip costs 1.2–1.4× a raw pipe copy instead of 1.5–2×. An
+// Options.Env that sets GLIBC_TUNABLES, even empty, keeps glibc's defaults.
+// PHP allocates large strings with its own allocator, which always unmaps
+// them; USE_ZEND_ALLOC=0 in Options.Env gives it the same gain, at the cost
+// of PHP's memory_limit and of slower small allocations.
 //
 // # Errors
 //

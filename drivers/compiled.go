@@ -3,6 +3,8 @@ package drivers
 import (
 	"context"
 	"sync"
+	"time"
+	"unsafe"
 )
 
 // A CompileFunc builds a preamble that the interpreter at the resolved path
@@ -10,16 +12,28 @@ import (
 // runs on the host.
 type CompileFunc func(ctx context.Context, interp string, code []byte) ([]byte, error)
 
+// compileTimeout bounds one run of a driver's Compile function.
+const compileTimeout = 30 * time.Second
+
 // compiledPreambles holds the preambles built by Compile functions, one per
 // driver, resolved interpreter and stage 2; a nil preamble means that none
 // could be built and the source is used.
 var compiledPreambles sync.Map // compiledKey -> *compiledEntry
 
-type compiledKey struct{ name, interp, code string }
+// compiledKey names stage 2 by the identity of its bytes (where they start
+// and how many), not their contents, so that a start neither copies nor
+// hashes them. The pointer keeps those bytes alive, so it is never reused
+// for other code.
+type compiledKey struct {
+	name, interp string
+	code         *byte
+	codeLen      int
+}
 
 type compiledEntry struct {
 	done     chan struct{} // closed once preamble is set
 	preamble []byte
+	source   func() []byte // the driver's Preamble, built on first use
 }
 
 // PreambleFor returns what the host writes first on the protocol channel
@@ -30,8 +44,11 @@ type compiledEntry struct {
 //
 // The compiled preamble is built once per interpreter, stage 2 and program
 // by the driver's Compile function, which runs the interpreter on the
-// host; callers that need it meanwhile wait for it, or use Preamble when
+// host, in the background and for at most 30 seconds, whatever becomes of
+// ctx; callers that need it meanwhile wait for it, or use Preamble when
 // ctx ends first. When it cannot be built, Preamble is used from then on.
+// Stage 2 is known by its slice, not its contents: Code must not be
+// modified once PreambleFor has used it (assign a new slice instead).
 // A compiled preamble must still work when another interpreter runs it
 // (a container launcher may swap the interpreter): the driver checks
 // that it matches and otherwise runs the source, which the preamble
@@ -40,20 +57,20 @@ func (d *Driver) PreambleFor(ctx context.Context, interp string) []byte {
 	if d.Compile == nil || interp == "" {
 		return d.Preamble()
 	}
-	key := compiledKey{d.Name, interp, string(d.Code)}
+	key := compiledKey{d.Name, interp, unsafe.SliceData(d.Code), len(d.Code)}
 	v, ok := compiledPreambles.Load(key)
 	if !ok {
-		e := &compiledEntry{done: make(chan struct{})}
+		compile, code := d.Compile, d.Code
+		e := &compiledEntry{done: make(chan struct{}), source: sync.OnceValue(func() []byte { return sourcePreamble(code) })}
 		if v, ok = compiledPreambles.LoadOrStore(key, e); !ok {
-			p, err := d.Compile(ctx, interp, d.Code)
-			switch {
-			case err == nil:
-				e.preamble = p
-			case ctx.Err() != nil:
-				compiledPreambles.Delete(key) // cut short: a later start tries again
-			}
-			close(e.done)
-			v = e
+			go func() {
+				defer close(e.done)
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compileTimeout)
+				defer cancel()
+				if p, err := compile(cctx, interp, code); err == nil {
+					e.preamble = p
+				}
+			}()
 		}
 	}
 	e := v.(*compiledEntry)
@@ -64,5 +81,5 @@ func (d *Driver) PreambleFor(ctx context.Context, interp string) []byte {
 		}
 	case <-ctx.Done():
 	}
-	return d.Preamble()
+	return e.source()
 }

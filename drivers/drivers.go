@@ -45,11 +45,12 @@ type Driver struct {
 // unmapping them: every allocation comes from the heap (mmap_max=0), and
 // freed memory at its top is returned to the system only beyond 128 MiB
 // (trim_threshold). A bond's interpreter allocates a fresh buffer for every
-// large value it receives; unmapped each time, a 64 MB value costs 16,384
-// page faults on arrival (about 45 ms here), kept it costs none. The price
-// is that the interpreter's resident memory stays at its peak, less what
-// it frees beyond 128 MiB. An environment that sets GLIBC_TUNABLES itself
-// (even empty) keeps its own value. Without glibc it does nothing.
+// large value it receives; unmapped each time, a 64 MiB value costs 16,384
+// page faults on arrival (about 45 ms on the 2-core test VM), kept it costs
+// none. The price is that the interpreter's resident memory stays at its
+// peak, less what it frees beyond 128 MiB. An environment that sets
+// GLIBC_TUNABLES itself (even empty) keeps its own value. Without glibc it
+// does nothing.
 const HeapEnv = "GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=134217728"
 
 // WithEnv returns env with the driver's Env settings added for the names
@@ -83,9 +84,33 @@ func (d *Driver) Stage1Args(inFD, outFD int) []string {
 // Preamble returns what the host writes first on the protocol channel:
 // the length of stage 2 in decimal, a newline, and stage 2.
 func (d *Driver) Preamble() []byte {
-	head := strconv.Itoa(len(d.Code)) + "\n"
-	out := make([]byte, 0, len(head)+len(d.Code))
-	return append(append(out, head...), d.Code...)
+	return sourcePreamble(d.Code)
+}
+
+// sourcePreamble is the preamble that carries stage 2 as source.
+func sourcePreamble(code []byte) []byte {
+	return frame([]int{len(code)}, code)
+}
+
+// frame returns a preamble: the numbers in head in decimal, separated by
+// spaces, a newline, and then parts, concatenated.
+func frame(head []int, parts ...[]byte) []byte {
+	n := 21 * len(head) // digits, sign and a space or the newline each
+	for _, b := range parts {
+		n += len(b)
+	}
+	p := make([]byte, 0, n)
+	for i, v := range head {
+		if i > 0 {
+			p = append(p, ' ')
+		}
+		p = strconv.AppendInt(p, int64(v), 10)
+	}
+	p = append(p, '\n')
+	for _, b := range parts {
+		p = append(p, b...)
+	}
+	return p
 }
 
 // builtin lists the driver constructors; each language's file adds its

@@ -25,15 +25,6 @@ func TestHeapEnv(t *testing.T) {
 		{"node", "node", `process.env.GLIBC_TUNABLES ?? 'unset'`, tunables},
 		{"php", "php", `getenv('GLIBC_TUNABLES') === false ? 'unset' : getenv('GLIBC_TUNABLES')`, "unset"},
 	}
-	env := func(extra ...string) []string {
-		var out []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "GLIBC_TUNABLES=") {
-				out = append(out, kv)
-			}
-		}
-		return append(out, extra...)
-	}
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
 			if _, err := exec.LookPath(tc.interp); err != nil {
@@ -44,8 +35,8 @@ func TestHeapEnv(t *testing.T) {
 				env  []string
 				want string
 			}{
-				{"default", env(), tc.want},
-				{"own value kept", env("GLIBC_TUNABLES=glibc.malloc.check=0"), "glibc.malloc.check=0"},
+				{"default", environWithoutTunables(), tc.want},
+				{"own value kept", environWithoutTunables("GLIBC_TUNABLES=glibc.malloc.check=0"), "glibc.malloc.check=0"},
 			} {
 				b, err := bond.Open(ctxT(t), tc.lang, &bond.Options{Env: c.env})
 				if err != nil {
@@ -65,7 +56,7 @@ func TestHeapEnv(t *testing.T) {
 }
 
 // TestHeapEnvKeepsLargeBlocks: with the driver's settings, the memory of a
-// 64 MB value the interpreter received and dropped stays mapped for the
+// 64 MiB value the interpreter received and dropped stays mapped for the
 // next one; with glibc's defaults it is unmapped at once.
 func TestHeapEnvKeepsLargeBlocks(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
@@ -90,7 +81,7 @@ def sb_rss():
 			t.Fatal(err)
 		}
 		if n, err := bond.CallAs[int](ctxT(t), b, "len", data); err != nil || n != len(data) {
-			t.Fatalf("len of the 64 MB value: %d, %v", n, err)
+			t.Fatalf("len of the 64 MiB value: %d, %v", n, err)
 		}
 		after, err := bond.CallAs[int64](ctxT(t), b, "sb_rss")
 		if err != nil {
@@ -99,15 +90,21 @@ def sb_rss():
 		return after - before
 	}
 	if g := rssGrowth(t, nil); g < 48<<20 {
-		t.Errorf("driver's heap settings: resident memory grew by %d MiB after a dropped 64 MB value, want the block kept (≥ 48 MiB)", g>>20)
+		t.Errorf("driver's heap settings: resident memory grew by %d MiB after a dropped 64 MiB value, want the block kept (≥ 48 MiB)", g>>20)
 	}
-	var env []string
+	if g := rssGrowth(t, &bond.Options{Env: environWithoutTunables("GLIBC_TUNABLES=")}); g > 16<<20 {
+		t.Errorf("glibc's defaults: resident memory grew by %d MiB after a dropped 64 MiB value, want it unmapped (≤ 16 MiB)", g>>20)
+	}
+}
+
+// environWithoutTunables returns this process's environment without
+// GLIBC_TUNABLES, followed by extra.
+func environWithoutTunables(extra ...string) []string {
+	var out []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "GLIBC_TUNABLES=") {
-			env = append(env, kv)
+			out = append(out, kv)
 		}
 	}
-	if g := rssGrowth(t, &bond.Options{Env: append(env, "GLIBC_TUNABLES=")}); g > 16<<20 {
-		t.Errorf("glibc's defaults: resident memory grew by %d MiB after a dropped 64 MB value, want it unmapped (≤ 16 MiB)", g>>20)
-	}
+	return append(out, extra...)
 }

@@ -127,10 +127,10 @@ const nodeStage1 = `(function s(){var f=require('fs'),a=process.argv,i=+a[1],o=+
 //     (ERR_SCRIPT_EXECUTION_INTERRUPTED) in the innermost request that runs
 //     user code, catchable like Python's KeyboardInterrupt, up to 64 levels
 //     of Go<->JS recursion; deeper requests run without an interrupt scope
-//     of their own (a scope is a vm run whose C++ frames take some 3.3 KiB
-//     of stack, four fifths of a level), so there the interrupt unwinds
-//     them, each answering the host with it, and lands in the 64th; abandon an
-//     awaited Promise (the request answers with that error); ignored while
+//     of their own (a scope is a vm run whose C++ frames take about 3.3 KiB
+//     of stack, about three quarters of a level), so there the interrupt
+//     unwinds them, each answering the host with it, and lands in the 64th;
+//     abandon an awaited Promise (the request answers with that error); ignored while
 //     idle. An interrupt that lands while the driver waits for the host's
 //     reply to a call fails the request that made the call, once the host
 //     has answered it. Known limit: while the driver waits asynchronously

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
-	"time"
 )
 
 // Compiling stage 2 from source and compiling its functions as they are
@@ -44,8 +41,6 @@ const nodeWarmUp = `{"op":"eval","id":1,"code":"1+1"}
 
 // compileNode is the Node driver's CompileFunc.
 func compileNode(ctx context.Context, interp string, code []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	in, err := warmUpPipe()
 	if err != nil {
 		return nil, fmt.Errorf("compile node stage 2: %w", err)
@@ -60,18 +55,14 @@ func compileNode(ctx context.Context, interp string, code []byte) ([]byte, error
 	cmd.Env = []string{} // no NODE_OPTIONS
 	cmd.Stdin = bytes.NewReader(code)
 	cmd.ExtraFiles = []*os.File{in, null}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cache, err := cmd.Output()
+	cache, err := hostOutput(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("compile node stage 2 with %s: %w (%s)", interp, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("compile node stage 2 with %s: %w", interp, err)
 	}
 	if len(cache) == 0 {
 		return nil, errors.New("compile node stage 2: no code cache")
 	}
-	head := strconv.Itoa(len(code)) + " " + strconv.Itoa(len(cache)) + "\n"
-	p := make([]byte, 0, len(head)+len(code)+len(cache))
-	return append(append(append(p, head...), code...), cache...), nil
+	return frame([]int{len(code), len(cache)}, code, cache), nil
 }
 
 // warmUpPipe returns the read end of a pipe that holds nodeWarmUp and then

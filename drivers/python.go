@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"strconv"
-	"time"
 )
 
 //go:embed python.py
@@ -75,13 +73,11 @@ exec(_sb_load(_sb_r))
 
 // compilePython is the Python driver's CompileFunc.
 func compilePython(ctx context.Context, interp string, code []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	// -I -S: no environment, user site or site module; none affects
 	// the code compile makes, and the run is faster without them.
 	cmd := exec.CommandContext(ctx, interp, "-I", "-S", "-c", pythonCompiler)
 	cmd.Stdin = bytes.NewReader(code)
-	out, err := cmd.Output()
+	out, err := hostOutput(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("compile python stage 2 with %s: %w", interp, err)
 	}
@@ -94,9 +90,6 @@ func compilePython(ctx context.Context, interp string, code []byte) ([]byte, err
 			return nil, errors.New("compile python stage 2: unexpected output")
 		}
 	}
-	loader := fmt.Sprintf(pythonLoader, len(marshalled), len(code), key)
-	head := strconv.Itoa(len(loader)) + "\n"
-	p := make([]byte, 0, len(head)+len(loader)+len(marshalled)+len(code))
-	p = append(append(append(append(p, head...), loader...), marshalled...), code...)
-	return p, nil
+	loader := fmt.Appendf(nil, pythonLoader, len(marshalled), len(code), key)
+	return frame([]int{len(loader)}, loader, marshalled, code), nil
 }

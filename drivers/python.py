@@ -302,7 +302,6 @@ def _sandbond_main(reader):
             if "{" in s:
                 raise TypeError("has maps")
         except (TypeError, ValueError, RecursionError):
-            del blobs[:]
             try:
                 s = dumps(to_wire(v, blobs if blob_out is not None else None))
             except SerializationError:

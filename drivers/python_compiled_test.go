@@ -95,7 +95,7 @@ func TestPythonCompiledStage2Mismatch(t *testing.T) {
 	t.Run("pypy3 swapped in", func(t *testing.T) {
 		pypy, err := exec.LookPath("pypy3")
 		if err != nil {
-			t.Skip("pypy3 not installed")
+			t.Fatalf("pypy3 not installed: %v (.ci/run installs it)", err)
 		}
 		info := openPython(t, &bond.Options{Launcher: swapLauncher{pypy}}, false)
 		if !strings.HasPrefix(info, "PyPy ") {

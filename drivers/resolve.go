@@ -63,7 +63,7 @@ func askInterpreter(flag, program string) ResolveFunc {
 		}
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, p, flag, program).Output()
+		out, err := hostOutput(exec.CommandContext(ctx, p, flag, program))
 		if err != nil {
 			return "", fmt.Errorf("ask %s for its path: %w", p, err)
 		}
@@ -73,4 +73,26 @@ func askInterpreter(flag, program string) ResolveFunc {
 		}
 		return filepath.EvalSymlinks(real)
 	}
+}
+
+// maxStderrInError is how much of a command's standard error hostOutput
+// puts in its error.
+const maxStderrInError = 300
+
+// hostOutput runs cmd on the host with the standard input, environment and
+// extra files set in it and returns its standard output. When the command
+// fails, the error carries the start of its standard error, trimmed.
+func hostOutput(cmd *exec.Cmd) ([]byte, error) {
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if msg := bytes.TrimSpace(stderr.Bytes()); len(msg) > 0 {
+			if len(msg) > maxStderrInError {
+				msg = append(bytes.ToValidUTF8(msg[:maxStderrInError], nil), "..."...)
+			}
+			err = fmt.Errorf("%w (%s)", err, msg)
+		}
+	}
+	return out, err
 }
