@@ -49,6 +49,20 @@ const statusClientClosed = 499
 // retryAfterSeconds is the Retry-After of overload answers.
 const retryAfterSeconds = "1"
 
+// retryAfter reports whether the answer of e carries Retry-After: an
+// overload answer does.
+func (e *apiError) retryAfter() bool { return e != nil && e.Kind == kindOverload }
+
+// setRetryAfter sets Retry-After in h when the answer of e carries it.
+func setRetryAfter(h http.Header, e *apiError) {
+	if e.retryAfter() {
+		h.Set("Retry-After", retryAfterSeconds)
+	}
+}
+
+// internalErrorBody is the body of an answer that cannot be encoded.
+const internalErrorBody = `{"error":{"kind":"internal","message":"cannot encode the answer"}}`
+
 // limitOutput names the output limit (a bond limit, not a sandbox one).
 const limitOutput = "output"
 

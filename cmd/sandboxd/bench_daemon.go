@@ -329,7 +329,7 @@ func daemonTarget(ctx context.Context, name string, k *callable, p workerPool, c
 	var conns atomic.Int64 // connections accepted: one per client when kept alive
 	var closeServer func()
 	if nethttp {
-		srv := &http.Server{Handler: s.handler(), ConnContext: connContext, BaseContext: func(net.Listener) context.Context { return s.baseContext() },
+		srv := &http.Server{Handler: s.handler(), ConnContext: connContext, BaseContext: func(net.Listener) context.Context { return s.hardStop },
 			ConnState: func(_ net.Conn, st http.ConnState) {
 				if st == http.StateNew {
 					conns.Add(1)
@@ -343,7 +343,6 @@ func daemonTarget(ctx context.Context, name string, k *callable, p workerPool, c
 		go func() { _ = api.Serve(ln) }()
 		closeServer = func() { api.Close() }
 	}
-	args := []json.RawMessage{json.RawMessage(`"hello"`)}
 	var fnFor func(i int) func(ctx context.Context) error
 	var closeClients func()
 	var sample func(time.Duration, bool) (benchSample, error)
@@ -356,39 +355,8 @@ func daemonTarget(ctx context.Context, name string, k *callable, p workerPool, c
 			return benchTarget{}, nil, err
 		}
 		sample, closeClients = proc.sample, proc.stop
-	} else if raw {
-		cls := make([]*rawClient, clients)
-		for i := range cls {
-			cls[i] = newRawClient(cfg.SocketPath)
-		}
-		closeClients = func() {
-			for _, c := range cls {
-				c.close()
-			}
-		}
-		body, _ := json.Marshal(callRequest{Args: args})
-		fnFor = func(i int) func(ctx context.Context) error {
-			return func(ctx context.Context) error {
-				_, err := cls[i].call(ctx, k.Name, body)
-				return err
-			}
-		}
 	} else {
-		cls := make([]*client, clients)
-		for i := range cls {
-			cls[i] = newClient(cfg.SocketPath)
-		}
-		closeClients = func() {
-			for _, c := range cls {
-				c.http.CloseIdleConnections()
-			}
-		}
-		fnFor = func(i int) func(ctx context.Context) error {
-			return func(ctx context.Context) error {
-				_, err := cls[i].call(ctx, k.Name, args)
-				return err
-			}
-		}
+		fnFor, closeClients = benchClients(cfg.SocketPath, k.Name, clients, raw)
 	}
 	stop := func() {
 		closeClients()
@@ -397,6 +365,48 @@ func daemonTarget(ctx context.Context, name string, k *callable, p workerPool, c
 		os.RemoveAll(dir)
 	}
 	return benchTarget{name: name, fnFor: fnFor, sample: sample, conns: func() int { return int(conns.Load()) }}, stop, nil
+}
+
+// benchClients makes n clients of the API at socket, rawClients with raw
+// and net/http ones without, and returns the call of name with the
+// argument "hello" by client i, and a func that closes the clients.
+func benchClients(socket, name string, n int, raw bool) (fnFor func(i int) func(context.Context) error, closeAll func()) {
+	args := []json.RawMessage{json.RawMessage(`"hello"`)}
+	if raw {
+		body, _ := json.Marshal(callRequest{Args: args})
+		cls := make([]*rawClient, n)
+		for i := range cls {
+			cls[i] = newRawClient(socket)
+		}
+		fnFor = func(i int) func(context.Context) error {
+			return func(ctx context.Context) error {
+				_, err := cls[i].call(ctx, name, body)
+				return err
+			}
+		}
+		closeAll = func() {
+			for _, c := range cls {
+				c.close()
+			}
+		}
+		return fnFor, closeAll
+	}
+	cls := make([]*client, n)
+	for i := range cls {
+		cls[i] = newClient(socket)
+	}
+	fnFor = func(i int) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, err := cls[i].call(ctx, name, args)
+			return err
+		}
+	}
+	closeAll = func() {
+		for _, c := range cls {
+			c.http.CloseIdleConnections()
+		}
+	}
+	return fnFor, closeAll
 }
 
 // sharedPool lends a pool to a bench server without letting it close it.

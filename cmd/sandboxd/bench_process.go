@@ -48,27 +48,8 @@ func runBenchClient(conf string, stdin io.Reader, stdout io.Writer) int {
 		fmt.Fprintf(os.Stderr, "sandboxd bench client: bad %s: %v\n", benchClientEnv, err)
 		return 2
 	}
-	args := []json.RawMessage{json.RawMessage(`"hello"`)}
-	var fnFor func(i int) func(context.Context) error
-	if c.Raw {
-		body, _ := json.Marshal(callRequest{Args: args})
-		cls := make([]*rawClient, c.Clients)
-		for i := range cls {
-			cls[i] = newRawClient(c.Socket)
-			defer cls[i].close()
-		}
-		fnFor = func(i int) func(context.Context) error {
-			return func(ctx context.Context) error { _, err := cls[i].call(ctx, c.Name, body); return err }
-		}
-	} else {
-		cls := make([]*client, c.Clients)
-		for i := range cls {
-			cls[i] = newClient(c.Socket)
-		}
-		fnFor = func(i int) func(context.Context) error {
-			return func(ctx context.Context) error { _, err := cls[i].call(ctx, c.Name, args); return err }
-		}
-	}
+	fnFor, closeClients := benchClients(c.Socket, c.Name, c.Clients, c.Raw)
+	defer closeClients()
 	enc := json.NewEncoder(stdout)
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {

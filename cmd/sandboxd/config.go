@@ -337,8 +337,8 @@ func (cf *configFile) validate(dir string) (*config, []error) {
 	if p := cf.Socket.Path; p != "" {
 		if !filepath.IsAbs(p) {
 			add("socket.path", fmt.Sprintf("must be an absolute path (got %q)", p), "write the full path, e.g. "+defaultSocketPath)
-		} else if len(p) > 107 {
-			add("socket.path", "is longer than a Unix socket path may be (107 bytes)", "choose a shorter path")
+		} else if msg := socketPathTooLong(p); msg != "" {
+			add("socket.path", msg, "choose a shorter path")
 		}
 		cfg.SocketPath = p
 	}

@@ -56,7 +56,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 type apiServer struct {
 	s       *server
 	log     *slog.Logger
-	base    context.Context // s.baseContext(): cancelled when a drain times out
+	base    context.Context // s.hardStop: cancelled when a drain times out
 	http    *http.Server    // serves the connections handed over
 	handoff *connQueue
 	onConn  func() // called for each accepted connection (bench-daemon counts them)
@@ -68,7 +68,7 @@ type apiServer struct {
 }
 
 func newAPIServer(s *server, log *slog.Logger) *apiServer {
-	a := &apiServer{s: s, log: log, base: s.baseContext(), handoff: newConnQueue(),
+	a := &apiServer{s: s, log: log, base: s.hardStop, handoff: newConnQueue(),
 		lns: map[net.Listener]struct{}{}, conns: map[*apiConn]struct{}{}}
 	a.http = &http.Server{
 		Handler:           s.handler(),
@@ -132,7 +132,7 @@ func temporaryAccept(err error) bool {
 // start serves a new connection.
 func (a *apiServer) start(nc net.Conn) {
 	c := &apiConn{a: a, c: nc, who: peerOf(nc), done: make(chan struct{}, 1)}
-	c.ctx, c.cancel = context.WithCancel(context.WithValue(a.base, peerKey{}, c.who))
+	c.ctx, c.cancel = context.WithCancel(a.base)
 	c.cr.c = nc
 	c.br = bufio.NewReaderSize(&c.cr, 4096)
 	a.mu.Lock()
@@ -697,7 +697,7 @@ func (c *apiConn) writeAnswer(e *apiError, body []byte, keep bool) error {
 		b = strconv.AppendInt(append(b, "status code "...), int64(status), 10)
 	}
 	b = append(b, "\r\nContent-Type: application/json\r\n"...)
-	if e != nil && e.Kind == kindOverload {
+	if e.retryAfter() {
 		b = append(b, "Retry-After: "+retryAfterSeconds+"\r\n"...)
 	}
 	if !keep {

@@ -55,6 +55,48 @@ func post(name, body, extra string) string {
 	return fmt.Sprintf("POST /v1/call/%s HTTP/1.1\r\nHost: sandboxd\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s", name, extra, len(body), body)
 }
 
+// headOf is the head of a raw request, its empty line included.
+func headOf(raw string) string {
+	head, _, _ := strings.Cut(raw, "\r\n\r\n")
+	return head + "\r\n\r\n"
+}
+
+// TestParseCallHead: the plain heads of calls are the light loop's, with
+// the name, body length and close flag net/http would read; the others go
+// to net/http.
+func TestParseCallHead(t *testing.T) {
+	for _, c := range []struct {
+		head  string
+		ok    bool
+		name  string
+		body  int64
+		close bool
+	}{
+		{headOf(post("echo", `{"args":[1]}`, "")), true, "echo", 12, false},
+		{headOf(post("echo", "", "")), true, "echo", 0, false},
+		{headOf(post("a.b-c_d", `{}`, "Connection: close\r\n")), true, "a.b-c_d", 2, true},
+		{headOf(post("x", `{}`, "Connection: keep-alive\r\n")), true, "x", 2, false},
+		{"POST /v1/call/decode HTTP/1.1\r\nhost: sandboxd\r\ncontent-length: 007 \r\n\r\n", true, "decode", 7, false},
+		{"POST /v1/call/x HTTP/1.1\r\nHost: sandboxd\r\n\r\n", true, "x", 0, false},
+		{"POST /v1/call/x HTTP/1.1\r\nHost: sandboxd\r\nTransfer-Encoding: chunked\r\n\r\n", false, "", 0, false},
+		{"POST /v1/call/x HTTP/1.1\r\nHost sandboxd\r\nContent-Length: 2\r\n\r\n", false, "", 0, false},
+		{"POST /v1/call/x HTTP/1.1\nHost: sandboxd\nContent-Length: 2\n\n", false, "", 0, false},
+		{"POST /v1/call/x HTTP/1.1\r\nContent-Length: 2\r\n\r\n", false, "", 0, false},
+		{"POST /v1/call/x HTTP/1.1\r\nHost: sandboxd\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, "", 0, false},
+		{"POST /v1/call/%2e%2e HTTP/1.1\r\nHost: sandboxd\r\nContent-Length: 2\r\n\r\n", false, "", 0, false},
+		{"GET /v1/call/x HTTP/1.1\r\nHost: sandboxd\r\n\r\n", false, "", 0, false},
+	} {
+		h, ok := parseCallHead([]byte(c.head))
+		if ok != c.ok {
+			t.Errorf("%q: ok %v, want %v", c.head, ok, c.ok)
+			continue
+		}
+		if ok && (string(h.name) != c.name || h.body != c.body || h.close != c.close) {
+			t.Errorf("%q: name %q body %d close %v, want %q %d %v", c.head, h.name, h.body, h.close, c.name, c.body, c.close)
+		}
+	}
+}
+
 // TestLightLoopMatchesNetHTTP sends the same calls down the light loop and
 // down net/http (a chunked body makes the loop hand the connection over)
 // and compares the answers: status, headers but Date, body.
@@ -77,10 +119,19 @@ func TestLightLoopMatchesNetHTTP(t *testing.T) {
 		{"echo", ``},
 		{"nope", `{"args":[]}`},
 	} {
-		light := rawExchange(t, d.socket, 1, post(c.name, c.body, ""))[0]
+		plain := post(c.name, c.body, "")
+		light := rawExchange(t, d.socket, 1, plain)[0]
 		chunked := fmt.Sprintf("POST /v1/call/%s HTTP/1.1\r\nHost: sandboxd\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", c.name, len(c.body), c.body)
 		if c.body == "" {
 			chunked = fmt.Sprintf("POST /v1/call/%s HTTP/1.1\r\nHost: sandboxd\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", c.name)
+		}
+		// The plain request is one the light loop answers, the chunked one
+		// one it hands to net/http.
+		if _, ok := parseCallHead([]byte(headOf(plain))); !ok {
+			t.Errorf("%s %s: the light loop leaves the plain request to net/http", c.name, c.body)
+		}
+		if _, ok := parseCallHead([]byte(headOf(chunked))); ok {
+			t.Errorf("%s %s: the light loop takes the chunked request", c.name, c.body)
 		}
 		std := rawExchange(t, d.socket, 1, chunked)[0]
 		lb, sb := bodyOf(light), bodyOf(std)

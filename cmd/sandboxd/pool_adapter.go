@@ -29,32 +29,31 @@ func newSandboxPool(ctx context.Context, spec poolSpec) (workerPool, error) {
 // sandboxPool adapts a *sandbox.Pool to workerPool.
 type sandboxPool struct{ p *sandbox.Pool }
 
-// Call calls the pool, mapping its overload and closed errors to sandboxd's.
+// Call calls the pool, mapping its errors by mapPoolErr.
 func (a sandboxPool) Call(ctx context.Context, args ...any) (any, error) {
 	v, err := a.p.Call(ctx, args...)
-	switch {
-	case err == nil:
-		return v, nil
-	case errors.Is(err, sandbox.ErrOverloaded):
-		return nil, fmt.Errorf("%w: %w", errOverloaded, err)
-	case errors.Is(err, sandbox.ErrPoolClosed):
-		return nil, fmt.Errorf("%w: %w", errPoolClosed, err)
-	}
-	return v, err
+	return v, mapPoolErr(err)
 }
 
 // Borrow lends a live worker (attach), mapping the pool's errors as Call.
 func (a sandboxPool) Borrow(ctx context.Context) (*bond.Bond, func(), error) {
 	b, giveBack, err := a.p.Borrow(ctx)
-	switch {
-	case err == nil:
-		return b, giveBack, nil
-	case errors.Is(err, sandbox.ErrOverloaded):
-		return nil, nil, fmt.Errorf("%w: %w", errOverloaded, err)
-	case errors.Is(err, sandbox.ErrPoolClosed):
-		return nil, nil, fmt.Errorf("%w: %w", errPoolClosed, err)
+	if err != nil {
+		return nil, nil, mapPoolErr(err)
 	}
-	return nil, nil, err
+	return b, giveBack, nil
+}
+
+// mapPoolErr wraps the pool's overload and closed errors in sandboxd's
+// (errOverloaded, errPoolClosed); other errors, and nil, pass unchanged.
+func mapPoolErr(err error) error {
+	switch {
+	case errors.Is(err, sandbox.ErrOverloaded):
+		return fmt.Errorf("%w: %w", errOverloaded, err)
+	case errors.Is(err, sandbox.ErrPoolClosed):
+		return fmt.Errorf("%w: %w", errPoolClosed, err)
+	}
+	return err
 }
 
 // WorkerPids returns the host pids of the pool's live workers.

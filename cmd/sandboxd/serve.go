@@ -92,10 +92,23 @@ func socketOverride(p string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%v; fix: give an absolute path", err)
 	}
-	if len(abs) > 107 {
-		return "", fmt.Errorf("%s is longer than a Unix socket path may be (107 bytes); fix: choose a shorter path", abs)
+	if msg := socketPathTooLong(abs); msg != "" {
+		return "", fmt.Errorf("%s %s; fix: choose a shorter path", abs, msg)
 	}
 	return abs, nil
+}
+
+// maxSocketPath is the longest path a Unix socket may have: sun_path
+// holds 108 bytes, the last one the terminating NUL.
+const maxSocketPath = 107
+
+// socketPathTooLong returns what is wrong with p when it is longer than
+// maxSocketPath, or "" when it fits.
+func socketPathTooLong(p string) string {
+	if len(p) <= maxSocketPath {
+		return ""
+	}
+	return fmt.Sprintf("is longer than a Unix socket path may be (%d bytes)", maxSocketPath)
 }
 
 // newLogger builds the daemon's logger: JSON under systemd or when asked,

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/policy"
 )
 
 // server is the daemon's core: the pools of the current config (a
@@ -36,7 +37,7 @@ type server struct {
 	draining bool
 	retiring sync.WaitGroup // old generations being drained
 
-	hardStop context.Context // cancelled when a drain times out
+	hardStop context.Context // cancelled when a drain times out; the base context of the API servers
 	cancel   context.CancelFunc
 	attaches sync.WaitGroup
 }
@@ -100,7 +101,7 @@ func poolDefinition(k *callable) string {
 		h.Write(part)
 	}
 	if k.Profile != nil {
-		if sc := k.Profile.Seccomp.Profile; sc != "" && !strings.HasPrefix(sc, "builtin:") {
+		if sc := k.Profile.Seccomp.Profile; sc != "" && !strings.HasPrefix(sc, policy.SeccompBuiltinPrefix) {
 			data, err := os.ReadFile(sc)
 			if err != nil {
 				data = []byte("unreadable: " + err.Error())
@@ -445,31 +446,20 @@ func (s *server) handleCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer g.refs.Done()
-	ctx := r.Context()
-	if ctx.Value(baseKey{}) == nil {
-		// Not served from the daemon's base context: let a drain's
-		// timeout cancel the call all the same.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
-		defer context.AfterFunc(s.hardStop, cancel)()
-	}
 	bp := bodyBufs.Get().(*[]byte)
 	data, readErr := readBody((*bp)[:0], http.MaxBytesReader(w, r.Body, g.cfg.MaxRequestBytes))
 	if readErr != nil && !errors.As(readErr, new(*http.MaxBytesError)) {
 		readErr = fmt.Errorf("reading the body: %w", readErr)
 	}
 	op := outBufs.Get().(*[]byte)
-	out, e := s.invoke(ctx, who, g, ent, data, readErr, start, (*op)[:0])
+	out, e := s.invoke(r.Context(), who, g, ent, data, readErr, start, (*op)[:0])
 	putBuf(&bodyBufs, bp, data)
 	status := http.StatusOK
 	if e != nil {
 		status = e.Status
-		if e.Kind == kindOverload {
-			w.Header().Set("Retry-After", retryAfterSeconds)
-		}
 	}
 	h := w.Header()
+	setRetryAfter(h, e)
 	h["Content-Type"] = contentTypeJSON
 	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	w.WriteHeader(status)
@@ -480,15 +470,6 @@ func (s *server) handleCall(w http.ResponseWriter, r *http.Request) {
 // contentTypeJSON is the Content-Type of every answer (shared: net/http
 // does not change header values).
 var contentTypeJSON = []string{"application/json"}
-
-// baseKey marks the API server's base context (s.hardStop with this key).
-type baseKey struct{}
-
-// baseContext is the context the API's connections derive from: it is
-// cancelled when a drain times out.
-func (s *server) baseContext() context.Context {
-	return context.WithValue(s.hardStop, baseKey{}, true)
-}
 
 // callableInfo describes a callable in GET /v1/callables.
 type callableInfo struct {
@@ -532,9 +513,7 @@ func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
 
 // writeError writes an error body; overload answers carry Retry-After.
 func writeError(w http.ResponseWriter, e *apiError) {
-	if e.Kind == kindOverload {
-		w.Header().Set("Retry-After", retryAfterSeconds)
-	}
+	setRetryAfter(w.Header(), e)
 	writeJSON(w, e.Status, errorBody{Error: *e})
 }
 
@@ -542,7 +521,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 func appendError(out []byte, e *apiError) []byte {
 	data, err := json.Marshal(errorBody{Error: *e})
 	if err != nil {
-		data = []byte(`{"error":{"kind":"internal","message":"cannot encode the answer"}}`)
+		data = []byte(internalErrorBody)
 	}
 	return append(append(out, data...), '\n')
 }
@@ -550,7 +529,7 @@ func appendError(out []byte, e *apiError) []byte {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		status, data = http.StatusInternalServerError, []byte(`{"error":{"kind":"internal","message":"cannot encode the answer"}}`)
+		status, data = http.StatusInternalServerError, []byte(internalErrorBody)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)+1))
