@@ -61,11 +61,10 @@ type cgroupLayout struct {
 	// parents maps "memory" and "pids" (v1) or "" (v2) to the
 	// directory that holds the sandboxes' cgroups (…/sandbond).
 	parents map[string]string
-	// home maps "memory" and "pids" (v1 only) to the daemon's own
-	// cgroups, the parents of parents, where a thread that started a
-	// sandbox goes back (see startInCgroups); roots maps them to the
-	// hierarchies' roots, where it goes if home is gone.
-	home, roots map[string]string
+	// roots maps "memory" and "pids" (v1 only) to the hierarchies'
+	// roots, where a thread that started a sandbox goes if the daemon's
+	// own cgroups are gone (see startInCgroups).
+	roots map[string]string
 	// memsw says whether the v1 memory controller accounts swap
 	// (memory.memsw.limit_in_bytes exists), v2 whether memory.swap.max
 	// exists.
@@ -73,7 +72,7 @@ type cgroupLayout struct {
 }
 
 func newCgroupLayout() (*cgroupLayout, error) {
-	lay := &cgroupLayout{parents: map[string]string{}, home: map[string]string{}, roots: map[string]string{}}
+	lay := &cgroupLayout{parents: map[string]string{}, roots: map[string]string{}}
 	if cgroups.IsCgroup2UnifiedMode() {
 		lay.v2 = true
 		own := filepath.Dir(ownCgroup2())
@@ -98,7 +97,6 @@ func newCgroupLayout() (*cgroupLayout, error) {
 			return nil, err
 		}
 		lay.parents[sub] = dir
-		lay.home[sub] = own
 		if lay.roots[sub], err = cgroups.FindCgroupMountpoint("", sub); err != nil {
 			return nil, err
 		}

@@ -52,14 +52,11 @@ type ContainerLauncher struct {
 	// set when the trampoline cannot run here (see trampolineDeps), and
 	// by tests and benchmarks, to compare.
 	libcontainerSeccomp bool
-	// cgroupApply makes libcontainer move the init into its cgroups
-	// after the fork, as on cgroup v2, instead of startInCgroups; only
-	// benchmarks set it, to measure what that costs.
-	cgroupApply bool
 
 	mu     sync.Mutex
-	roots  map[string]*rootfs     // interpreter command -> its root filesystem
-	binds  map[string][]bindMount // interpreter command -> binds made at each start
+	roots  map[string]*rootfs         // interpreter command -> its root filesystem
+	binds  map[string][]bindMount     // interpreter command -> binds made at each start
+	allow  map[string]map[string]bool // language -> names env takes from the bond (see envAllow)
 	closed bool
 	live   sync.WaitGroup
 }
@@ -114,6 +111,7 @@ func NewContainerLauncher(profile *policy.Profile, opts ...Option) (*ContainerLa
 		rootless: os.Geteuid() != 0,
 		roots:    map[string]*rootfs{},
 		binds:    map[string][]bindMount{},
+		allow:    map[string]map[string]bool{},
 	}
 	ok, why := cgroupSupport()
 	switch {
@@ -221,7 +219,8 @@ func (l *ContainerLauncher) Launch(ctx context.Context, spec *bond.LaunchSpec) (
 }
 
 func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (*Process, error) {
-	lang := languageOf(spec.Language)
+	specLang := languageOf(spec.Language)
+	lang := specLang
 	if lang == "" {
 		lang = languageOf(l.profile.Language)
 	}
@@ -266,24 +265,18 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		return nil, fmt.Errorf("sandbox: create container: %w", err)
 	}
 	// joined: the init is born in its cgroups, and libcontainer knows
-	// none of them (see startInCgroups): the launcher removes them.
+	// none of them (see startInCgroups): destroyContainer removes them.
 	joined := len(paths) > 0 && l.threadJoin()
-	destroy := func() {
-		_ = c.Destroy()
-		if joined {
-			_ = removeCgroups(paths)
-		}
-	}
 	files, closeNull, err := openFiles(spec.Files)
 	if err != nil {
-		destroy()
+		_ = destroyContainer(c, paths)
 		release()
 		return nil, err
 	}
 	argv := append([]string{in.Exe}, spec.Argv[1:]...)
 	lp := &libcontainer.Process{
 		Args:  argv,
-		Env:   l.env(spec.Language, spec.Env),
+		Env:   l.env(specLang, spec.Env),
 		Cwd:   "/",
 		Init:  true,
 		Stdin: files[0], Stdout: files[1], Stderr: files[2],
@@ -300,7 +293,7 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 		env, err := execEnv(lp.Env)
 		if err != nil {
 			closeNull()
-			destroy()
+			_ = destroyContainer(c, paths)
 			release()
 			return nil, fmt.Errorf("%w: %v", ErrProfile, err)
 		}
@@ -335,7 +328,7 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 	if err != nil {
 		_ = c.Signal(unix.SIGKILL)
 		_, _ = lp.Wait()
-		destroy()
+		_ = destroyContainer(c, paths)
 		release()
 		return nil, fmt.Errorf("sandbox: start %s in profile %q: %w", in.Exe, l.profile.Name, err)
 	}
@@ -357,7 +350,7 @@ func (l *ContainerLauncher) launch(ctx context.Context, spec *bond.LaunchSpec) (
 //
 // On cgroup v1 the state has no paths: the init is born in its cgroups
 // instead (startInCgroups), and the launcher removes them itself
-// (Process.destroy; cgroupLayout.cleanStale after a crash).
+// (destroyContainer; cgroupLayout.cleanStale after a crash).
 //
 // It returns the container and the sandbox's cgroups (empty without
 // cgroups).
@@ -411,7 +404,7 @@ func (l *ContainerLauncher) seccompExec() bool {
 // threadJoin says whether sandboxes are started from inside their cgroups
 // (see startInCgroups).
 func (l *ContainerLauncher) threadJoin() bool {
-	return l.cgroups && l.cgLayout != nil && l.cgLayout.threadJoin() && !l.cgroupApply
+	return l.cgroups && l.cgLayout != nil && l.cgLayout.threadJoin()
 }
 
 // stateFile is libcontainer's state.json with the cgroup paths always
@@ -489,6 +482,8 @@ func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*int
 	if l.seccompExec() {
 		// The trampoline is this program: its loader and shared
 		// libraries (libc, libseccomp) must be there too.
+		// (trampolineDeps is computed once, and NewContainerLauncher
+		// turns seccompExec off when it fails: err is nil here.)
 		deps, err := trampolineDeps()
 		if err != nil {
 			return fail(err)
@@ -542,9 +537,16 @@ func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*int
 	return in, root, binds, nil
 }
 
-// env builds the container's environment from the bond's and the
-// profile's allowlist.
-func (l *ContainerLauncher) env(lang string, in []string) []string {
+// envAllow returns the names the container's environment takes from the
+// bond's (besides BOND_*): bond.SideEnv, the profile's env.allow, and the
+// settings of the driver of lang (a canonical language name, or "" for
+// none). It is computed once per language; the caller must not modify it.
+func (l *ContainerLauncher) envAllow(lang string) map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if allow, ok := l.allow[lang]; ok {
+		return allow
+	}
 	allow := map[string]bool{bond.SideEnv: true}
 	for _, n := range l.profile.Env.Allow {
 		allow[n] = true
@@ -554,6 +556,14 @@ func (l *ContainerLauncher) env(lang string, in []string) []string {
 			allow[n] = true // the driver's own settings (drivers.HeapEnv)
 		}
 	}
+	l.allow[lang] = allow
+	return allow
+}
+
+// env builds the container's environment from the bond's and the
+// profile's allowlist (envAllow; lang as there).
+func (l *ContainerLauncher) env(lang string, in []string) []string {
+	allow := l.envAllow(lang)
 	vals := map[string]string{}
 	var order []string
 	put := func(k, v string) {

@@ -52,8 +52,7 @@ func (l *ContainerLauncher) newProcess(c *libcontainer.Container, lp *libcontain
 	if err != nil {
 		_ = c.Signal(unix.SIGKILL)
 		_, _ = lp.Wait()
-		_ = c.Destroy()
-		_ = removeCgroups(cgroups)
+		_ = destroyContainer(c, cgroups)
 		release()
 		l.live.Done()
 		return nil, os.NewSyscallError("pidfd_open", err)
@@ -162,7 +161,7 @@ func (p *Process) Wait() error {
 		pidsMax = max(pidsMax, 1)
 	}
 	err := p.classify(st, werr, sk, wall, pidsHit, oom, pidsMax)
-	if derr := p.destroy(); derr != nil {
+	if derr := destroyContainer(p.c, p.cgroups); derr != nil {
 		p.l.log.Warn("sandbox: destroying container", "id", p.cs.ID, "err", derr)
 	}
 	p.release()
@@ -170,27 +169,19 @@ func (p *Process) Wait() error {
 	return err
 }
 
-// destroy removes the container's state and its cgroups: libcontainer
-// removes those it knows (cgroup v2), the launcher the others (v1, see
-// startInCgroups). A cgroup's rmdir can be EBUSY for a moment while the
-// processes of the pid namespace finish dying.
-func (p *Process) destroy() error {
-	var err error
-	for i := 0; i < 50; i++ {
-		if err = p.c.Destroy(); err == nil {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+// destroyContainer removes container c's state and the sandbox's cgroups
+// (libcontainer's subsystem -> path map): libcontainer removes those it
+// knows (cgroup v2), removeCgroups the others (v1, see startInCgroups)
+// and finds the ones libcontainer removed gone. Both run even when the
+// first fails; it returns the first error. A cgroup's rmdir can be EBUSY
+// for a moment while the processes of the pid namespace finish dying:
+// cgroups.RemovePath, under both, retries it with backoff.
+func destroyContainer(c *libcontainer.Container, cgroups map[string]string) error {
+	err := c.Destroy()
+	if rerr := removeCgroups(cgroups); err == nil {
+		err = rerr
 	}
-	if err != nil {
-		return err
-	}
-	for i := 0; ; i++ {
-		if err = removeCgroups(p.cgroups); err == nil || i == 49 {
-			return err
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return err
 }
 
 func (p *Process) classify(st *os.ProcessState, werr error, sk *seccompKill, wall, pidsHit bool, oom, pidsMax int64) error {

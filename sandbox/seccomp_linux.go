@@ -121,14 +121,6 @@ func compileSeccomp(raw []byte) (*seccompFilter, error) {
 	return f, nil
 }
 
-// bpfSize compiles cfg as seccompProgram does (what libcontainer's init
-// would do at every start, minus loading the program) and returns the
-// program's length in instructions.
-func bpfSize(cfg *configs.Seccomp) (int, error) {
-	prog, _, err := seccompProgram(cfg)
-	return len(prog), err
-}
-
 func scmpAction(a configs.Action, errno *uint) (libseccomp.ScmpAction, error) {
 	ret := int16(unix.EPERM)
 	if errno != nil {
@@ -192,28 +184,22 @@ type seccompKill struct {
 	at   time.Time // when the launcher received the record
 }
 
-// Audit architectures (linux/audit.h) of the native and compat ABIs of the
-// platforms sandbond runs on.
-const (
-	auditArchX86_64  = 0xc000003e
-	auditArchI386    = 0x40000003
-	auditArchAarch64 = 0xc00000b7
-	auditArchARM     = 0x40000028
-	x32SyscallBit    = 0x40000000
-)
+// x32SyscallBit (__X32_SYSCALL_BIT) marks the system call numbers of the
+// x32 ABI, which shares x86_64's audit architecture.
+const x32SyscallBit = 0x40000000
 
 // name returns the system call's name: plain for the native ABI, prefixed
 // with the ABI otherwise ("i386:getpid", "x32:getpid"), because the same
 // number means another call there.
 func (k seccompKill) name() string {
 	switch {
-	case k.arch == auditArchX86_64 && k.nr&x32SyscallBit != 0:
+	case k.arch == unix.AUDIT_ARCH_X86_64 && k.nr&x32SyscallBit != 0:
 		return "x32:" + syscallNameArch(k.nr, libseccomp.ArchX32, k.nr&^x32SyscallBit)
-	case k.arch == auditArchI386:
+	case k.arch == unix.AUDIT_ARCH_I386:
 		return "i386:" + syscallNameArch(k.nr, libseccomp.ArchX86, k.nr)
-	case k.arch == auditArchARM:
+	case k.arch == unix.AUDIT_ARCH_ARM:
 		return "arm:" + syscallNameArch(k.nr, libseccomp.ArchARM, k.nr)
-	case k.arch == auditArchX86_64 || k.arch == auditArchAarch64 || k.arch == 0:
+	case k.arch == unix.AUDIT_ARCH_X86_64 || k.arch == unix.AUDIT_ARCH_AARCH64 || k.arch == 0:
 		return SyscallName(k.nr)
 	}
 	return fmt.Sprintf("arch_%x:syscall_%d", k.arch, k.nr)

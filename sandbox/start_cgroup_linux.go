@@ -34,7 +34,7 @@ import (
 // libcontainer is given no cgroup paths for that start, so it joins
 // nothing (its manager's Apply would pay the grace period again, even for
 // a process already in place), and it never learns them: the launcher
-// removes them when the sandbox ends (Process.destroy), and the next
+// removes them when the sandbox ends (destroyContainer), and the next
 // daemon removes those of a daemon that died (cgroupLayout.cleanStale).
 // (Recording them in the container's state after the start and loading it
 // again cost 1-2 ms a start, for nothing libcontainer would do with them.)
@@ -91,7 +91,7 @@ func (lay *cgroupLayout) startInCgroups(paths map[string]string, start func() er
 			return
 		}
 		err := start()
-		lerr := moveThread(lay.home)
+		lerr := moveThread(lay.home())
 		if lerr != nil {
 			lerr = moveThread(lay.roots)
 		}
@@ -101,4 +101,14 @@ func (lay *cgroupLayout) startInCgroups(paths map[string]string, start func() er
 		errc <- err
 	}()
 	return <-errc
+}
+
+// home maps "memory" and "pids" to the daemon's own cgroups (cgroup v1),
+// the parents of lay.parents.
+func (lay *cgroupLayout) home() map[string]string {
+	home := make(map[string]string, len(lay.parents))
+	for sub, parent := range lay.parents {
+		home[sub] = filepath.Dir(parent)
+	}
+	return home
 }

@@ -234,14 +234,8 @@ func filterFlags(filter *libseccomp.ScmpFilter) (uint, error) {
 // order, which only matters for profiles naming several architectures, and
 // only for the order of equivalent branches.
 
-const (
-	retErrnoENOSYS = 0x00050000 | uint32(unix.ENOSYS) // SCMP_ACT_ERRNO(ENOSYS)
-	x32Bit         = 1 << 30
-	// audit architectures (linux/audit.h): EM_* | 64-bit | little endian
-	archBit64  = 0x80000000
-	archBitLE  = 0x40000000
-	archBitN32 = 0x20000000 // __AUDIT_ARCH_CONVENTION_MIPS64_N32
-)
+// retErrnoENOSYS is SCMP_ACT_ERRNO(ENOSYS).
+const retErrnoENOSYS = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 
 // patchNeeded is the condition of libcontainer's generatePatch.
 func patchNeeded(cfg *configs.Seccomp) bool {
@@ -257,48 +251,41 @@ func patchNeeded(cfg *configs.Seccomp) bool {
 	return true
 }
 
+// auditArches maps libseccomp's architectures to their audit
+// architectures (linux/audit.h); x86_64 and x32 share one.
+var auditArches = map[libseccomp.ScmpArch]uint32{
+	libseccomp.ArchX86:         unix.AUDIT_ARCH_I386,
+	libseccomp.ArchAMD64:       unix.AUDIT_ARCH_X86_64,
+	libseccomp.ArchX32:         unix.AUDIT_ARCH_X86_64,
+	libseccomp.ArchARM:         unix.AUDIT_ARCH_ARM,
+	libseccomp.ArchARM64:       unix.AUDIT_ARCH_AARCH64,
+	libseccomp.ArchMIPS:        unix.AUDIT_ARCH_MIPS,
+	libseccomp.ArchMIPS64:      unix.AUDIT_ARCH_MIPS64,
+	libseccomp.ArchMIPS64N32:   unix.AUDIT_ARCH_MIPS64N32,
+	libseccomp.ArchMIPSEL:      unix.AUDIT_ARCH_MIPSEL,
+	libseccomp.ArchMIPSEL64:    unix.AUDIT_ARCH_MIPSEL64,
+	libseccomp.ArchMIPSEL64N32: unix.AUDIT_ARCH_MIPSEL64N32,
+	libseccomp.ArchPPC:         unix.AUDIT_ARCH_PPC,
+	libseccomp.ArchPPC64:       unix.AUDIT_ARCH_PPC64,
+	libseccomp.ArchPPC64LE:     unix.AUDIT_ARCH_PPC64LE,
+	libseccomp.ArchS390:        unix.AUDIT_ARCH_S390,
+	libseccomp.ArchS390X:       unix.AUDIT_ARCH_S390X,
+	libseccomp.ArchRISCV64:     unix.AUDIT_ARCH_RISCV64,
+	libseccomp.ArchLOONGARCH64: unix.AUDIT_ARCH_LOONGARCH64,
+}
+
+// auditArch returns arch's audit architecture (ArchNative: the native
+// architecture's).
 func auditArch(arch libseccomp.ScmpArch) (uint32, error) {
-	switch arch {
-	case libseccomp.ArchNative:
+	if arch == libseccomp.ArchNative {
 		native, err := libseccomp.GetNativeArch()
 		if err != nil {
 			return 0, err
 		}
-		return auditArch(native)
-	case libseccomp.ArchX86:
-		return 3 | archBitLE, nil
-	case libseccomp.ArchAMD64, libseccomp.ArchX32:
-		return 62 | archBit64 | archBitLE, nil
-	case libseccomp.ArchARM:
-		return 40 | archBitLE, nil
-	case libseccomp.ArchARM64:
-		return 183 | archBit64 | archBitLE, nil
-	case libseccomp.ArchMIPS:
-		return 8, nil
-	case libseccomp.ArchMIPS64:
-		return 8 | archBit64, nil
-	case libseccomp.ArchMIPS64N32:
-		return 8 | archBit64 | archBitN32, nil
-	case libseccomp.ArchMIPSEL:
-		return 8 | archBitLE, nil
-	case libseccomp.ArchMIPSEL64:
-		return 8 | archBit64 | archBitLE, nil
-	case libseccomp.ArchMIPSEL64N32:
-		return 8 | archBit64 | archBitLE | archBitN32, nil
-	case libseccomp.ArchPPC:
-		return 20, nil
-	case libseccomp.ArchPPC64:
-		return 21 | archBit64, nil
-	case libseccomp.ArchPPC64LE:
-		return 21 | archBit64 | archBitLE, nil
-	case libseccomp.ArchS390:
-		return 22, nil
-	case libseccomp.ArchS390X:
-		return 22 | archBit64, nil
-	case libseccomp.ArchRISCV64:
-		return 243 | archBit64 | archBitLE, nil
-	case libseccomp.ArchLOONGARCH64:
-		return 258 | archBit64 | archBitLE, nil
+		arch = native
+	}
+	if a, ok := auditArches[arch]; ok {
+		return a, nil
 	}
 	return 0, fmt.Errorf("unknown architecture %v", arch)
 }
@@ -438,19 +425,19 @@ func enosysStub(last []auditLast) ([]unix.SockFilter, error) {
 					bpfJa(baseJumpFilter),
 				}
 			}
-			if al.audit == 62|archBit64|archBitLE {
+			if al.audit == unix.AUDIT_ARCH_X86_64 {
 				switch arch {
 				case libseccomp.ArchAMD64:
-					sectionTail = cat([]unix.SockFilter{bpfJump("&", x32Bit, uint8(len(sectionTail)-1), 0)}, sectionTail)
+					sectionTail = cat([]unix.SockFilter{bpfJump("&", x32SyscallBit, uint8(len(sectionTail)-1), 0)}, sectionTail)
 				case libseccomp.ArchX32:
-					sectionTail = cat([]unix.SockFilter{bpfJump("!&", x32Bit, uint8(len(sectionTail)-1), 0)}, sectionTail)
+					sectionTail = cat([]unix.SockFilter{bpfJump("!&", x32SyscallBit, uint8(len(sectionTail)-1), 0)}, sectionTail)
 				default:
 					return nil, fmt.Errorf("unknown amd64 native architecture %#x", arch)
 				}
 			}
 			section = append(section, sectionTail...)
 		case 2:
-			if al.audit != 62|archBit64|archBitLE {
+			if al.audit != unix.AUDIT_ARCH_X86_64 {
 				return nil, fmt.Errorf("unknown architecture overlap on native arch %#x", al.audit)
 			}
 			var x32nr, x86nr libseccomp.ScmpSyscall
@@ -467,14 +454,14 @@ func enosysStub(last []auditLast) ([]unix.SockFilter, error) {
 			}
 			if baseJumpEnosys+2 <= 255 {
 				section = append(section,
-					bpfJump("&", x32Bit, 1, 0),
+					bpfJump("&", x32SyscallBit, 1, 0),
 					bpfJump(">", uint32(x86nr), uint8(baseJumpEnosys+2), 1),
 					bpfJump(">", uint32(x32nr), uint8(baseJumpEnosys+1), 0),
 					bpfJa(baseJumpFilter),
 				)
 			} else {
 				section = append(section,
-					bpfJump("&", x32Bit, 1, 0),
+					bpfJump("&", x32SyscallBit, 1, 0),
 					bpfJump(">", uint32(x86nr), 1, 2),
 					bpfJump("<=", uint32(x32nr), 1, 0),
 					bpfRet(retErrnoENOSYS),

@@ -34,6 +34,9 @@ func TestSeccompExecSameFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		fast := newTestLauncher(t, testProfile("python"), WithSeccompJSON(raw))
+		if !fast.seccompExec() {
+			t.Fatalf("%s: the trampoline is not in use", name)
+		}
 		slow := newTestLauncher(t, testProfile("python"), WithSeccompJSON(raw))
 		slow.libcontainerSeccomp = true
 		got := kernelFilter(t, fast)
@@ -281,22 +284,20 @@ func TestSeccompMultiArchEquivalent(t *testing.T) {
 	doc["architectures"] = []string{"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}
 	raw, _ = json.Marshal(doc)
 	fast := newTestLauncher(t, testProfile("python"), WithSeccompJSON(raw))
+	if !fast.seccompExec() {
+		t.Fatal("the trampoline is not in use")
+	}
 	slow := newTestLauncher(t, testProfile("python"), WithSeccompJSON(raw))
 	slow.libcontainerSeccomp = true
 	ours := kernelFilter(t, fast)
 	theirs := kernelFilter(t, slow)
-	const (
-		x8664 = 0xc000003e
-		i386  = 0x40000003
-		arm64 = 0xc00000b7
-	)
 	args := [][6]uint64{{}, {1, 2, 3, 4, 5, 6}, {^uint64(0), ^uint64(0), 0x7e000000, 0x5401, 0x80000000, 1}, {unix.AF_UNIX, unix.SOCK_STREAM}, {unix.AF_VSOCK}, {0x7e020000}, {0, 0x5412}}
 	diffs := 0
 	seen := map[uint32]bool{}
-	for _, arch := range []uint32{x8664, i386, arm64} {
+	for _, arch := range []uint32{unix.AUDIT_ARCH_X86_64, unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64} {
 		for nr := uint32(0); nr < 1100; nr++ {
-			for _, x32 := range []uint32{0, 0x40000000} {
-				if x32 != 0 && arch != x8664 {
+			for _, x32 := range []uint32{0, x32SyscallBit} {
+				if x32 != 0 && arch != unix.AUDIT_ARCH_X86_64 {
 					continue
 				}
 				for _, a := range args {
