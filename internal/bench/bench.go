@@ -165,14 +165,10 @@ func langCases(lang string) []Case {
 }
 
 func coldBond(lang string) func(n int) error {
-	return func(n int) error {
-		for i := 0; i < n; i++ {
-			if _, err := firstResult(context.Background(), lang, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	return times(func() error {
+		_, err := firstResult(context.Background(), lang, nil)
+		return err
+	})
 }
 
 // firstResult opens a bond, evaluates 1+1 and closes it, returning the
@@ -190,21 +186,15 @@ func firstResult(ctx context.Context, lang string, o *bond.Options) (time.Durati
 }
 
 func coldFloor(lang string) func(n int) error {
-	return func(n int) error {
-		ctx := context.Background()
-		for i := 0; i < n; i++ {
-			fl, err := startFloor(ctx, lang)
-			if err != nil {
-				return err
-			}
-			_, err = fl.call("add", 1, 1)
-			_ = fl.close()
-			if err != nil {
-				return err
-			}
+	return times(func() error {
+		fl, err := startFloor(context.Background(), lang)
+		if err != nil {
+			return err
 		}
-		return nil
-	}
+		_, err = fl.call("add", 1, 1)
+		_ = fl.close()
+		return err
+	})
 }
 
 // Result is one measured row.
