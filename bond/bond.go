@@ -88,7 +88,7 @@ func Open(ctx context.Context, lang string, opts *Options) (*Bond, error) {
 }
 
 func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
-	spec, launcher, err := buildSpec(ctx, drv, o)
+	spec, launcher, local, err := buildSpec(ctx, drv, o)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 	go b.waitLoop()
 	b.startCopiers(p)
 	b.baton <- struct{}{}
-	err = b.handshake(ctx, drv, interp)
+	err = b.handshake(ctx, drv, interp, local)
 	b.releaseBaton()
 	if err != nil {
 		b.Close()
@@ -136,9 +136,16 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 
 // handshake sends stage 2 and waits for the driver's ready. The interpreter
 // is already starting, so a preamble built at the first start of interp
-// (drivers.Driver.PreambleFor) is built meanwhile.
-func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver, interp string) error {
-	if err := b.write(ctx, drv.PreambleFor(ctx, interp), false); err != nil {
+// (drivers.Driver.PreambleFor) is built meanwhile. A local start brings
+// its own preamble.
+func (b *Bond) handshake(ctx context.Context, drv *drivers.Driver, interp string, local *drivers.LocalStart) error {
+	var preamble []byte
+	if local != nil {
+		preamble = local.Preamble
+	} else {
+		preamble = drv.PreambleFor(ctx, interp)
+	}
+	if err := b.write(ctx, preamble, false); err != nil {
 		if b.Err() != nil && ctx.Err() == nil {
 			// The interpreter ended before it read all of a preamble
 			// larger than the pipe: say why, as when it ends before ready.

@@ -12,45 +12,51 @@ import (
 )
 
 // buildSpec computes the interpreter's command line and picks the launcher.
-// The channel must already be resolved (not ChannelAuto).
-func buildSpec(ctx context.Context, drv *drivers.Driver, o Options) (*LaunchSpec, Launcher, error) {
+// When the host runs a resolved interpreter itself and the driver has a
+// local start ready for it, the command line carries its arguments and
+// local is what handshake sends instead of the driver's preamble.
+func buildSpec(ctx context.Context, drv *drivers.Driver, o Options) (spec *LaunchSpec, launcher Launcher, local *drivers.LocalStart, err error) {
 	var extra []string
 	if !o.NoDefaultArgs {
 		extra = append(extra, drv.DefaultArgs...)
 	}
-	extra = append(extra, o.Args...)
 	in, out := 3, 4
 	if o.Channel == ChannelStdio {
 		in, out = 0, 1
 	}
-	extra = append(extra, drv.Stage1Args(in, out)...)
-
 	env := o.Env
 	if env == nil {
 		env = os.Environ()
 	}
-	spec := &LaunchSpec{Language: drv.Name, Dir: o.Dir, Env: drv.WithEnv(env)}
-	launcher := o.Launcher
+	spec = &LaunchSpec{Language: drv.Name, Dir: o.Dir, Env: drv.WithEnv(env)}
+	launcher = o.Launcher
 	if o.Command == "" {
 		interp, err := drv.ResolveInterpreter(ctx, drv.Command)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		spec.Argv = append([]string{interp}, extra...)
 		if launcher == nil {
 			launcher = ExecLauncher{}
 		}
-		return spec, launcher, nil
+		if _, plain := launcher.(ExecLauncher); plain {
+			if local = drv.LocalStartFor(ctx, interp); local != nil {
+				extra = append(extra, local.Args...)
+			}
+		}
+		extra = append(append(extra, o.Args...), drv.Stage1Args(in, out)...)
+		spec.Argv = append([]string{interp}, extra...)
+		return spec, launcher, local, nil
 	}
+	extra = append(append(extra, o.Args...), drv.Stage1Args(in, out)...)
 	argv, viaShell, err := commandLine(o.Command, extra)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	spec.Argv = argv
 	if launcher == nil {
 		launcher = ExecLauncher{InterruptGroup: viaShell}
 	}
-	return spec, launcher, nil
+	return spec, launcher, nil, nil
 }
 
 // commandLine turns a shell command string and the words to append into

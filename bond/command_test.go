@@ -1,12 +1,17 @@
 package bond
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sandbond/sandbond/drivers"
 )
 
 // hardWords are arguments that break naive quoting.
@@ -129,5 +134,63 @@ func TestQuote(t *testing.T) {
 		if err != nil || string(out) != s {
 			t.Errorf("quote(%q) = %s, which the shell reads as %q (%v)", s, q, out, err)
 		}
+	}
+}
+
+// nopLauncher is a launcher that is not ExecLauncher; buildSpec never
+// calls it.
+type nopLauncher struct{}
+
+func (nopLauncher) Launch(context.Context, *LaunchSpec) (Process, error) {
+	return nil, errors.New("not used")
+}
+
+// TestBuildSpecLocalStart: the driver's local start goes only to an
+// interpreter the host resolved and runs as a plain child, with its
+// arguments after the defaults and before the user's.
+func TestBuildSpecLocalStart(t *testing.T) {
+	ctx := context.Background()
+	d := &drivers.Driver{
+		Name: "local-test", Command: "sh", DefaultArgs: []string{"-default"},
+		Stage1Flag: "-c", Stage1: "stage1", Code: []byte("stage 2"),
+		Local: func(ctx context.Context, interp string, code []byte) (*drivers.LocalStart, error) {
+			return &drivers.LocalStart{Args: []string{"-local"}, Preamble: []byte("loader")}, nil
+		},
+	}
+	interp, err := d.ResolveInterpreter(ctx, d.Command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Prepare(ctx, interp); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		opts      Options
+		wantLocal bool
+		wantArgv  []string
+	}{
+		{"default launcher", Options{Args: []string{"-user"}}, true,
+			[]string{interp, "-default", "-local", "-user", "-c", "stage1", "3", "4"}},
+		{"ExecLauncher", Options{Launcher: ExecLauncher{}}, true,
+			[]string{interp, "-default", "-local", "-c", "stage1", "3", "4"}},
+		{"another launcher", Options{Launcher: nopLauncher{}, Args: []string{"-user"}}, false,
+			[]string{interp, "-default", "-user", "-c", "stage1", "3", "4"}},
+		{"a command", Options{Command: "sh -e"}, false,
+			[]string{"sh", "-e", "-default", "-c", "stage1", "0", "1"}}, // stdio: the channel a command gets
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			spec, _, local, err := buildSpec(ctx, d, c.opts.withDefaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (local != nil) != c.wantLocal || local != nil && string(local.Preamble) != "loader" {
+				t.Errorf("local start %+v, want one: %v", local, c.wantLocal)
+			}
+			if !slices.Equal(spec.Argv, c.wantArgv) {
+				t.Errorf("argv %q, want %q", spec.Argv, c.wantArgv)
+			}
+		})
 	}
 }

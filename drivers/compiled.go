@@ -2,6 +2,8 @@ package drivers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 	"unsafe"
@@ -12,28 +14,86 @@ import (
 // runs on the host.
 type CompileFunc func(ctx context.Context, interp string, code []byte) ([]byte, error)
 
-// compileTimeout bounds one run of a driver's Compile function.
-const compileTimeout = 30 * time.Second
+// A LocalStart is a faster way to start stage 2 in an interpreter that the
+// host runs itself, as a plain child process (see [Driver.LocalStartFor]):
+// Args go after the driver's default arguments, before the user's, and
+// Preamble is written instead of [Driver.PreambleFor]'s. A LocalStart may
+// name files on the host, so no launcher that runs the interpreter
+// elsewhere (a container, another host) may use it.
+type LocalStart struct {
+	Args     []string
+	Preamble []byte
+}
 
-// compiledPreambles holds the preambles built by Compile functions, one per
-// driver, resolved interpreter and stage 2; a nil preamble means that none
-// could be built and the source is used.
-var compiledPreambles sync.Map // compiledKey -> *compiledEntry
+// A LocalFunc prepares a [LocalStart] for the interpreter at the resolved
+// path interp. It runs on the host.
+type LocalFunc func(ctx context.Context, interp string, code []byte) (*LocalStart, error)
 
-// compiledKey names stage 2 by the identity of its bytes (where they start
+// buildTimeout bounds one run of a driver's Compile or Local function.
+const buildTimeout = 30 * time.Second
+
+// built holds what Compile and Local functions built, one entry per kind,
+// driver, resolved interpreter and stage 2; an entry without a value means
+// that none could be built (and the source is used).
+var built sync.Map // buildKey -> *buildEntry
+
+// buildKey names stage 2 by the identity of its bytes (where they start
 // and how many), not their contents, so that a start neither copies nor
 // hashes them. The pointer keeps those bytes alive, so it is never reused
 // for other code.
-type compiledKey struct {
-	name, interp string
-	code         *byte
-	codeLen      int
+type buildKey struct {
+	kind, name, interp string
+	code               *byte
+	codeLen            int
 }
 
-type compiledEntry struct {
-	done     chan struct{} // closed once preamble is set
-	preamble []byte
-	source   func() []byte // the driver's Preamble, built on first use
+type buildEntry struct {
+	done   chan struct{} // closed once val and err are set
+	val    any           // []byte (Compile) or *LocalStart (Local); nil when the build failed
+	err    error
+	source func() []byte // the driver's Preamble, built on first use
+}
+
+// entry returns the build of kind for interp, starting it in the
+// background the first time: it runs for at most buildTimeout, whatever
+// becomes of ctx.
+func (d *Driver) entry(ctx context.Context, kind, interp string, build func(ctx context.Context) (any, error)) *buildEntry {
+	key := buildKey{kind, d.Name, interp, unsafe.SliceData(d.Code), len(d.Code)}
+	if v, ok := built.Load(key); ok {
+		return v.(*buildEntry)
+	}
+	code := d.Code
+	e := &buildEntry{done: make(chan struct{}), source: sync.OnceValue(func() []byte { return sourcePreamble(code) })}
+	v, loaded := built.LoadOrStore(key, e)
+	if !loaded {
+		go func() {
+			defer close(e.done)
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
+			defer cancel()
+			if v, err := build(bctx); err == nil {
+				e.val = v
+			} else {
+				e.err = err
+			}
+		}()
+	}
+	return v.(*buildEntry)
+}
+
+func (d *Driver) compileEntry(ctx context.Context, interp string) *buildEntry {
+	compile := d.Compile
+	code := d.Code
+	return d.entry(ctx, "compile", interp, func(ctx context.Context) (any, error) {
+		return compile(ctx, interp, code)
+	})
+}
+
+func (d *Driver) localEntry(ctx context.Context, interp string) *buildEntry {
+	local := d.Local
+	code := d.Code
+	return d.entry(ctx, "local", interp, func(ctx context.Context) (any, error) {
+		return local(ctx, interp, code)
+	})
 }
 
 // PreambleFor returns what the host writes first on the protocol channel
@@ -57,29 +117,66 @@ func (d *Driver) PreambleFor(ctx context.Context, interp string) []byte {
 	if d.Compile == nil || interp == "" {
 		return d.Preamble()
 	}
-	key := compiledKey{d.Name, interp, unsafe.SliceData(d.Code), len(d.Code)}
-	v, ok := compiledPreambles.Load(key)
-	if !ok {
-		compile, code := d.Compile, d.Code
-		e := &compiledEntry{done: make(chan struct{}), source: sync.OnceValue(func() []byte { return sourcePreamble(code) })}
-		if v, ok = compiledPreambles.LoadOrStore(key, e); !ok {
-			go func() {
-				defer close(e.done)
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compileTimeout)
-				defer cancel()
-				if p, err := compile(cctx, interp, code); err == nil {
-					e.preamble = p
-				}
-			}()
-		}
-	}
-	e := v.(*compiledEntry)
+	e := d.compileEntry(ctx, interp)
 	select {
 	case <-e.done:
-		if e.preamble != nil {
-			return e.preamble
+		if e.val != nil {
+			return e.val.([]byte)
 		}
 	case <-ctx.Done():
 	}
 	return e.source()
+}
+
+// LocalStartFor returns the driver's [LocalStart] for the interpreter at
+// the resolved path interp, or nil when it has none. Unlike PreambleFor it
+// never waits: the first call starts building it in the background (once
+// per interpreter, stage 2 and program, for at most 30 seconds) and
+// returns nil, as do the calls made before the build is done, so those
+// starts use PreambleFor. When it cannot be built, every call returns nil.
+// Use [Driver.Prepare] to wait for it. The result is shared: callers must
+// not modify it.
+func (d *Driver) LocalStartFor(ctx context.Context, interp string) *LocalStart {
+	if d.Local == nil || interp == "" {
+		return nil
+	}
+	e := d.localEntry(ctx, interp)
+	select {
+	case <-e.done:
+		if e.val != nil {
+			return e.val.(*LocalStart)
+		}
+	default:
+	}
+	return nil
+}
+
+// Prepare builds, now, what the driver builds on the host for the
+// interpreter at the resolved path interp (a compiled preamble, a local
+// start), so that the next starts use it, and waits for it until ctx ends.
+// It returns why something could not be built; starts then use the source.
+// A program that starts its first bonds in a hurry can call it beforehand.
+func (d *Driver) Prepare(ctx context.Context, interp string) error {
+	if interp == "" {
+		return nil
+	}
+	var es []*buildEntry
+	if d.Compile != nil {
+		es = append(es, d.compileEntry(ctx, interp))
+	}
+	if d.Local != nil {
+		es = append(es, d.localEntry(ctx, interp))
+	}
+	var errs []error
+	for _, e := range es {
+		select {
+		case <-e.done:
+			if e.err != nil {
+				errs = append(errs, fmt.Errorf("prepare %s for %s: %w", d.Name, interp, e.err))
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
 }

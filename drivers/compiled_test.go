@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,5 +95,54 @@ func TestCompilePythonFails(t *testing.T) {
 	}
 	if _, err := compilePython(context.Background(), pypy, pythonCode); err == nil {
 		t.Error("compiled with PyPy")
+	}
+}
+
+// TestLocalStartFor: a local start is built once, in the background,
+// never waited for by LocalStartFor; Prepare waits for it (or for its
+// context) and reports a failure, after which there is none.
+func TestLocalStartFor(t *testing.T) {
+	var builds atomic.Int32
+	release := make(chan struct{})
+	d := &Driver{Name: "test-local", Code: []byte("stage 2"), Local: func(ctx context.Context, interp string, code []byte) (*LocalStart, error) {
+		builds.Add(1)
+		if interp == "/fail" {
+			return nil, errors.New("no local start here")
+		}
+		<-release
+		return &LocalStart{Args: []string{interp}}, nil
+	}}
+	ctx := context.Background()
+	if d.LocalStartFor(ctx, "") != nil || d.Prepare(ctx, "") != nil {
+		t.Error("a local start for no interpreter")
+	}
+	if d.LocalStartFor(ctx, "/ok") != nil {
+		t.Error("LocalStartFor waited for the build")
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if err := d.Prepare(short, "/ok"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Prepare cut short: %v", err)
+	}
+	close(release)
+	if err := d.Prepare(ctx, "/ok"); err != nil {
+		t.Fatal(err)
+	}
+	if ls := d.LocalStartFor(ctx, "/ok"); ls == nil || ls.Args[0] != "/ok" {
+		t.Errorf("after Prepare: %+v", ls)
+	}
+	for range 2 {
+		if err := d.Prepare(ctx, "/fail"); err == nil || !strings.Contains(err.Error(), "no local start here") {
+			t.Errorf("Prepare /fail: %v", err)
+		}
+		if d.LocalStartFor(ctx, "/fail") != nil {
+			t.Error("a local start after a failed build")
+		}
+	}
+	if n := builds.Load(); n != 2 {
+		t.Errorf("%d builds, want 2 (one per interpreter, a failure is not retried)", n)
+	}
+	if got := d.PreambleFor(ctx, "/ok"); !bytes.Equal(got, d.Preamble()) {
+		t.Errorf("PreambleFor without Compile: %q", got)
 	}
 }

@@ -83,11 +83,48 @@ func phpLang(label string, opts func() *bond.Options) *lang {
 	}
 }
 
+// The PHP variants: "php" and "php-stdio" start with the driver's local
+// start (stage 2 from opcache's file cache, built first by Setup);
+// "php-source" with the source, as a sandboxed or remote PHP does.
 func init() {
-	register(phpLang("php", nil))
-	register(phpLang("php-stdio", func() *bond.Options {
+	register(withSetup(phpLang("php", nil), prepareLocalPHP))
+	register(withSetup(phpLang("php-stdio", func() *bond.Options {
 		return &bond.Options{Channel: bond.ChannelStdio}
+	}), prepareLocalPHP))
+	register(phpLang("php-source", func() *bond.Options {
+		d, err := drivers.Lookup("php")
+		if err != nil {
+			panic(err)
+		}
+		d.Local = nil
+		return &bond.Options{Driver: d}
 	}))
+}
+
+func withSetup(l *lang, setup func(t *testing.T)) *lang {
+	l.Setup = setup
+	return l
+}
+
+// prepareLocalPHP builds the PHP driver's local start and fails the test
+// when there is none, so that the variants that use it cannot quietly run
+// the source instead.
+func prepareLocalPHP(t *testing.T) {
+	t.Helper()
+	d, err := drivers.Lookup("php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp, err := d.ResolveInterpreter(ctxT(t), d.Command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Prepare(ctxT(t), interp); err != nil {
+		t.Fatal(err)
+	}
+	if d.LocalStartFor(ctxT(t), interp) == nil {
+		t.Fatal("no local start after Prepare")
+	}
 }
 
 func openPHP(t *testing.T, opts *bond.Options) *bond.Bond {

@@ -33,6 +33,8 @@ type lang struct {
 	Options func() *bond.Options
 	// Interpreter is the command that must exist for the suite to run.
 	Interpreter string
+	// Setup, when set, runs before the variant's tests (once per test).
+	Setup func(t *testing.T)
 	// Define is an EvalBlock that defines these global functions:
 	//   sb_identity(x)   returns x unchanged
 	//   sb_add(a, b)     returns a + b (numbers)
@@ -83,6 +85,9 @@ func eachLang(t *testing.T, f func(t *testing.T, l *lang)) {
 		t.Run(n, func(t *testing.T) {
 			if _, err := exec.LookPath(l.Interpreter); err != nil {
 				t.Fatalf("%s interpreter %q not installed: %v (.ci/run installs it)", l.Label, l.Interpreter, err)
+			}
+			if l.Setup != nil {
+				l.Setup(t)
 			}
 			f(t, l)
 		})

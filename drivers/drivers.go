@@ -1,16 +1,12 @@
 package drivers
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 )
-
-// ErrUnknownLanguage is returned by Lookup for a language no driver speaks.
-var ErrUnknownLanguage = errors.New("unknown language")
 
 // A Driver describes how to start one language's interpreter as a bond.
 // Drivers returned by Lookup are fresh copies; callers may modify them
@@ -33,6 +29,9 @@ type Driver struct {
 	// Compile, when set, builds a faster-loading preamble for a resolved
 	// interpreter (see [Driver.PreambleFor]); nil means the source always.
 	Compile CompileFunc
+	// Local, when set, prepares a faster start for an interpreter the
+	// host runs itself (see [Driver.LocalStartFor]); nil means none.
+	Local LocalFunc
 	// Resolve finds the real interpreter behind a command name, following
 	// shims and symlinks; nil means look it up in PATH and follow symlinks.
 	Resolve ResolveFunc

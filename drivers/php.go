@@ -36,6 +36,10 @@ import (
 // a side fd number the host did not fill may hold that dup: the driver
 // refuses any side fd that is one of the protocol's pipes.
 //
+// A bond that the host starts itself loads stage 2 from opcache's file
+// cache instead of compiling it (php_local.go), once the host has built
+// that cache; a sandboxed or remote one gets the source.
+//
 // See php.php's header for the rules user code sees: the global scope,
 // what a call name may be, output, errors, values, handles and interrupts.
 //
@@ -61,6 +65,7 @@ func php() *Driver {
 		Stage1Flag: "-r",
 		Stage1:     phpStage1,
 		Code:       phpCode,
+		Local:      phpLocal,
 		Resolve:    resolvePHP,
 	}
 }

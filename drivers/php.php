@@ -120,6 +120,10 @@
 // request nested deeper is answered with a serialization error, and such a
 // reply from the host raises Sandbond\SerializationError.
 //
+// Opcache: when the host starts PHP itself, stage 2 may come from opcache's
+// file cache (php_local.go): get_included_files() then lists that file, and
+// opcache is off (opcache.enable=0) for user code, as in a plain CLI.
+//
 // Names beginning with __sb_ (variables) are reserved for the driver.
 
 namespace Sandbond {
@@ -1644,7 +1648,13 @@ final class Driver
 namespace {
 
 \Sandbond\Driver::init($__sb_in, $argv);
-unset($__sb_in);
+unset($__sb_in, $__sb_src);
+if (isset($__sb_cached)) {
+    // Loaded from opcache's file cache (php_local.go): user code runs
+    // without opcache, as in a plain CLI, and nothing of it is cached.
+    \ini_set('opcache.enable', '0');
+    unset($__sb_cached);
+}
 for (;;) {
     try {
         \Sandbond\Driver::done(eval(\Sandbond\Driver::next()));

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sandbond/sandbond/bond"
+	"github.com/sandbond/sandbond/drivers"
 )
 
 // A Case is one row of the table: the same work done by sandbond and by
@@ -64,6 +65,15 @@ func (w *warm) prepare() error {
 		return nil
 	}
 	ctx := context.Background()
+	// What a driver builds on the host once per program (compiled stage 2,
+	// PHP's opcache file cache) is built now, so that the rows measure the
+	// starts of a program that has been running for a while. Without it
+	// (an interpreter without opcache) the starts use the source.
+	if drv, err := drivers.Lookup(w.lang); err == nil {
+		if interp, err := drv.ResolveInterpreter(ctx, drv.Command); err == nil {
+			_ = drv.Prepare(ctx, interp)
+		}
+	}
 	bd, err := bond.Open(ctx, w.lang, nil)
 	if err != nil {
 		return err
