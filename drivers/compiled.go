@@ -128,12 +128,18 @@ func (d *Driver) PreambleFor(ctx context.Context, interp string) []byte {
 	return e.source()
 }
 
+// localWait is how long LocalStartFor waits for a build in progress: long
+// enough for one that finds its work already done on disk, by an earlier
+// program, and shorter than what a local start saves.
+const localWait = 2 * time.Millisecond
+
 // LocalStartFor returns the driver's [LocalStart] for the interpreter at
-// the resolved path interp, or nil when it has none. Unlike PreambleFor it
-// never waits: the first call starts building it in the background (once
-// per interpreter, stage 2 and program, for at most 30 seconds) and
-// returns nil, as do the calls made before the build is done, so those
-// starts use PreambleFor. When it cannot be built, every call returns nil.
+// the resolved path interp, or nil when it has none. The first call starts
+// building it in the background (once per interpreter, stage 2 and
+// program, for at most 30 seconds). Unlike PreambleFor it hardly waits: a
+// call made while the build runs waits for it at most 2 ms (enough when an
+// earlier program left its work on disk) and then returns nil, so that
+// start uses PreambleFor. When it cannot be built, every call returns nil.
 // Use [Driver.Prepare] to wait for it. The result is shared: callers must
 // not modify it.
 func (d *Driver) LocalStartFor(ctx context.Context, interp string) *LocalStart {
@@ -143,10 +149,19 @@ func (d *Driver) LocalStartFor(ctx context.Context, interp string) *LocalStart {
 	e := d.localEntry(ctx, interp)
 	select {
 	case <-e.done:
-		if e.val != nil {
-			return e.val.(*LocalStart)
-		}
 	default:
+		t := time.NewTimer(localWait)
+		defer t.Stop()
+		select {
+		case <-e.done:
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	if e.val != nil {
+		return e.val.(*LocalStart)
 	}
 	return nil
 }

@@ -98,9 +98,9 @@ func TestCompilePythonFails(t *testing.T) {
 	}
 }
 
-// TestLocalStartFor: a local start is built once, in the background,
-// never waited for by LocalStartFor; Prepare waits for it (or for its
-// context) and reports a failure, after which there is none.
+// TestLocalStartFor: a local start is built once, in the background;
+// LocalStartFor does not wait for a slow build, Prepare waits for it (or
+// for its context) and reports a failure, after which there is none.
 func TestLocalStartFor(t *testing.T) {
 	var builds atomic.Int32
 	release := make(chan struct{})
@@ -117,7 +117,7 @@ func TestLocalStartFor(t *testing.T) {
 		t.Error("a local start for no interpreter")
 	}
 	if d.LocalStartFor(ctx, "/ok") != nil {
-		t.Error("LocalStartFor waited for the build")
+		t.Error("LocalStartFor waited for a slow build")
 	}
 	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancel()

@@ -21,7 +21,9 @@ import (
 // code, and compiling the driver's 67 KB is most of what a bond's start
 // costs over a bare interpreter. So, once per interpreter and program, the
 // host writes stage 2 to a file in its own cache directory and has the
-// interpreter compile it into opcache's file cache there. A bond that the
+// interpreter compile it into opcache's file cache there, unless an
+// earlier program left both (then preparing takes about 0.3 ms, so that
+// even a program's first bond finds it ready). A bond that the
 // host starts itself then runs PHP with opcache on for the CLI in
 // file-cache-only mode (no shared memory, no JIT buffer), and a preamble
 // whose loader includes that file, which opcache loads from the cache
@@ -72,19 +74,25 @@ func phpLocal(ctx context.Context, interp string, code []byte) (*LocalStart, err
 	}
 	src := filepath.Join(dir, "stage2.php")
 	cache := filepath.Join(dir, "opcache")
-	if err := writeStage2(src, cache, code); err != nil {
+	wrote, err := writeStage2(src, cache, code)
+	if err != nil {
 		return nil, err
 	}
 	if err := os.Mkdir(cache, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, err
 	}
 	args := phpLocalArgs(cache)
-	run := append(append(args, "-d", "display_errors=stderr", "-d", "log_errors=0", "-r", phpCompileProgram), src)
-	if _, err := hostOutput(exec.CommandContext(ctx, interp, run...)); err != nil {
-		return nil, fmt.Errorf("compile stage 2 into opcache's file cache: %w", err)
-	}
-	if !hasFile(cache, "stage2.php.bin") {
-		return nil, errors.New("opcache stored no compiled stage 2 in " + cache)
+	// An earlier program left the compiled stage 2: nothing to run. (Made
+	// by another PHP build, it is not this one's: the first start then
+	// compiles stage 2 and opcache stores it beside.)
+	if wrote || !compiledStage2(cache, src) {
+		run := append(append(args, "-d", "display_errors=stderr", "-d", "log_errors=0", "-r", phpCompileProgram), src)
+		if _, err := hostOutput(exec.CommandContext(ctx, interp, run...)); err != nil {
+			return nil, fmt.Errorf("compile stage 2 into opcache's file cache: %w", err)
+		}
+		if !compiledStage2(cache, src) {
+			return nil, errors.New("opcache stored no compiled stage 2 in " + cache)
+		}
 	}
 	loader := phpLoader(src)
 	return &LocalStart{Args: args, Preamble: append(sourcePreamble(loader), sourcePreamble(code)...)}, nil
@@ -169,17 +177,18 @@ func pruneStale(parent, keep string, cutoff time.Time) {
 }
 
 // writeStage2 makes the file at src hold code, replacing it (atomically)
-// and dropping the opcache directory when it holds anything else.
-func writeStage2(src, cache string, code []byte) error {
+// and dropping the opcache directory when it holds anything else; wrote
+// says whether it did.
+func writeStage2(src, cache string, code []byte) (wrote bool, err error) {
 	if old, err := os.ReadFile(src); err == nil && bytes.Equal(old, code) {
-		return nil
+		return false, nil
 	}
 	if err := os.RemoveAll(cache); err != nil {
-		return err
+		return false, err
 	}
 	f, err := os.CreateTemp(filepath.Dir(src), ".stage2-*")
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = f.Write(code)
 	if cerr := f.Close(); err == nil {
@@ -191,19 +200,22 @@ func writeStage2(src, cache string, code []byte) error {
 	if err != nil {
 		_ = os.Remove(f.Name())
 	}
-	return err
+	return err == nil, err
 }
 
-// hasFile reports whether a regular file called name is somewhere under
-// dir.
-func hasFile(dir, name string) bool {
-	found := false
-	_ = filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
-		if err == nil && !e.IsDir() && e.Name() == name && e.Type().IsRegular() {
-			found = true
-			return filepath.SkipAll
+// compiledStage2 reports whether opcache's file cache holds the compiled
+// file at src, for some PHP build: opcache stores it as
+// <cache>/<system id>/<src>.bin.
+func compiledStage2(cache, src string) bool {
+	ids, err := os.ReadDir(cache)
+	if err != nil {
+		return false
+	}
+	for _, id := range ids {
+		fi, err := os.Lstat(filepath.Join(cache, id.Name(), src+".bin"))
+		if err == nil && fi.Mode().IsRegular() {
+			return true
 		}
-		return nil
-	})
-	return found
+	}
+	return false
 }

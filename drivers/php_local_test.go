@@ -254,3 +254,43 @@ func TestPHPLocalStartRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestPHPLocalStartFromDisk: a program that finds stage 2 compiled on disk
+// by an earlier one runs no PHP to prepare (a PHP without opcache would
+// fail to), unless the stage 2 file there is not its own: then it writes
+// it again, drops the old compiled form and compiles anew.
+func TestPHPLocalStartFromDisk(t *testing.T) {
+	d, interp, cacheHome := phpLocalDriver(t)
+	if err := d.Prepare(ctxT(t), interp); err != nil {
+		t.Fatal(err)
+	}
+	noOpcache := filepath.Join(t.TempDir(), "php-n")
+	if err := os.WriteFile(noOpcache, []byte("#!/bin/sh\nexec "+interp+" -n \"$@\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	later := *d // another program: its own builds, the same stage 2
+	later.Code = bytes.Clone(d.Code)
+	if err := later.Prepare(ctxT(t), noOpcache); err != nil {
+		t.Fatalf("prepare with stage 2 already compiled: %v", err)
+	}
+	if later.LocalStartFor(ctxT(t), noOpcache) == nil {
+		t.Error("no local start from the compiled stage 2 on disk")
+	}
+
+	src := cachedStage2(t, cacheHome)
+	if err := os.WriteFile(src, []byte("<?php // not stage 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	third := *d
+	third.Code = bytes.Clone(d.Code)
+	err := third.Prepare(ctxT(t), noOpcache)
+	if err == nil || !strings.Contains(err.Error(), "opcache extension is not loaded") {
+		t.Errorf("prepare after stage 2 changed on disk: %v, want a compile (which this PHP cannot do)", err)
+	}
+	if got, err := os.ReadFile(src); err != nil || !bytes.Equal(got, d.Code) {
+		t.Errorf("stage 2 on disk was not written again: %v", err)
+	}
+	if ids, _ := os.ReadDir(filepath.Join(filepath.Dir(src), "opcache")); len(ids) != 0 {
+		t.Errorf("the old compiled form was kept: %v", ids)
+	}
+}
