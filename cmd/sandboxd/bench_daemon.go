@@ -329,12 +329,12 @@ func daemonTarget(ctx context.Context, name string, k *callable, p workerPool, c
 	var conns atomic.Int64 // connections accepted: one per client when kept alive
 	var closeServer func()
 	if nethttp {
-		srv := &http.Server{Handler: s.handler(), ConnContext: connContext, BaseContext: func(net.Listener) context.Context { return s.hardStop },
-			ConnState: func(_ net.Conn, st http.ConnState) {
-				if st == http.StateNew {
-					conns.Add(1)
-				}
-			}}
+		srv := s.httpServer()
+		srv.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		}
 		go func() { _ = srv.Serve(ln) }()
 		closeServer = func() { srv.Close() }
 	} else {
@@ -372,41 +372,25 @@ func daemonTarget(ctx context.Context, name string, k *callable, p workerPool, c
 // argument "hello" by client i, and a func that closes the clients.
 func benchClients(socket, name string, n int, raw bool) (fnFor func(i int) func(context.Context) error, closeAll func()) {
 	args := []json.RawMessage{json.RawMessage(`"hello"`)}
-	if raw {
-		body, _ := json.Marshal(callRequest{Args: args})
-		cls := make([]*rawClient, n)
-		for i := range cls {
-			cls[i] = newRawClient(socket)
-		}
-		fnFor = func(i int) func(context.Context) error {
-			return func(ctx context.Context) error {
-				_, err := cls[i].call(ctx, name, body)
-				return err
-			}
-		}
-		closeAll = func() {
-			for _, c := range cls {
-				c.close()
-			}
-		}
-		return fnFor, closeAll
-	}
-	cls := make([]*client, n)
-	for i := range cls {
-		cls[i] = newClient(socket)
-	}
-	fnFor = func(i int) func(context.Context) error {
-		return func(ctx context.Context) error {
-			_, err := cls[i].call(ctx, name, args)
-			return err
+	body, _ := json.Marshal(callRequest{Args: args})
+	calls := make([]func(context.Context) error, n)
+	closers := make([]func(), n)
+	for i := range calls {
+		if raw {
+			c := newRawClient(socket)
+			calls[i] = func(ctx context.Context) error { _, err := c.call(ctx, name, body); return err }
+			closers[i] = c.close
+		} else {
+			c := newClient(socket)
+			calls[i] = func(ctx context.Context) error { _, err := c.call(ctx, name, args); return err }
+			closers[i] = c.http.CloseIdleConnections
 		}
 	}
-	closeAll = func() {
-		for _, c := range cls {
-			c.http.CloseIdleConnections()
+	return func(i int) func(context.Context) error { return calls[i] }, func() {
+		for _, c := range closers {
+			c()
 		}
 	}
-	return fnFor, closeAll
 }
 
 // sharedPool lends a pool to a bench server without letting it close it.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -30,7 +29,7 @@ func benchServer(b *testing.B, nethttp bool) (socket string) {
 		b.Fatal(err)
 	}
 	if nethttp {
-		srv := &http.Server{Handler: s.handler(), ConnContext: connContext, BaseContext: func(net.Listener) context.Context { return s.hardStop }}
+		srv := s.httpServer()
 		go func() { _ = srv.Serve(ln) }()
 		b.Cleanup(func() { s.drain(time.Second); srv.Close() })
 	} else {

@@ -56,8 +56,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 type apiServer struct {
 	s       *server
 	log     *slog.Logger
-	base    context.Context // s.hardStop: cancelled when a drain times out
-	http    *http.Server    // serves the connections handed over
+	http    *http.Server // serves the connections handed over
 	handoff *connQueue
 	onConn  func() // called for each accepted connection (bench-daemon counts them)
 
@@ -68,16 +67,11 @@ type apiServer struct {
 }
 
 func newAPIServer(s *server, log *slog.Logger) *apiServer {
-	a := &apiServer{s: s, log: log, base: s.hardStop, handoff: newConnQueue(),
+	a := &apiServer{s: s, log: log, http: s.httpServer(), handoff: newConnQueue(),
 		lns: map[net.Listener]struct{}{}, conns: map[*apiConn]struct{}{}}
-	a.http = &http.Server{
-		Handler:           s.handler(),
-		BaseContext:       func(net.Listener) context.Context { return a.base },
-		ConnContext:       connContext,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	a.http.ReadHeaderTimeout = readHeaderTimeout
+	a.http.IdleTimeout = idleTimeout
+	a.http.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	go func() { _ = a.http.Serve(a.handoff) }()
 	return a
 }
@@ -132,7 +126,7 @@ func temporaryAccept(err error) bool {
 // start serves a new connection.
 func (a *apiServer) start(nc net.Conn) {
 	c := &apiConn{a: a, c: nc, who: peerOf(nc), done: make(chan struct{}, 1)}
-	c.ctx, c.cancel = context.WithCancel(a.base)
+	c.ctx, c.cancel = context.WithCancel(a.s.hardStop) // cancelled when a drain times out
 	c.cr.c = nc
 	c.br = bufio.NewReaderSize(&c.cr, 4096)
 	a.mu.Lock()

@@ -228,12 +228,7 @@ func TestLightLoopConnection(t *testing.T) {
 // cancels it (the fake sleep would take 300 ms), as net/http does.
 func TestLightLoopClientGone(t *testing.T) {
 	d := startDaemon(t, fakeConfig, fakeFactory)
-	conn, err := net.Dial("unix", d.socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.WriteString(conn, post("sleep", `{"args":[]}`, ""))
-	time.Sleep(50 * time.Millisecond)
+	conn := sleepingCall(t, d.socket)
 	start := time.Now()
 	conn.Close()
 	for !strings.Contains(metricsText(d), `sandboxd_calls_total{callable="sleep",outcome="canceled"} 1`) {
@@ -249,7 +244,7 @@ func TestLightLoopClientGone(t *testing.T) {
 	if a, b := strings.TrimSpace(bodyOf(rs[0])), strings.TrimSpace(bodyOf(rs[1])); a != `{"result":"slept"}` || b != `{"result":1}` {
 		t.Errorf("after a watched call: %s %s", a, b)
 	}
-	conn, err = net.Dial("unix", d.socket)
+	conn, err := net.Dial("unix", d.socket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -323,6 +324,17 @@ func (s *server) handler() http.Handler {
 		writeError(w, &apiError{Status: http.StatusNotFound, Kind: kindNotFound, Message: "no such endpoint; the API is POST /v1/call/{callable}, GET /v1/callables, GET /healthz"})
 	})
 	return mux
+}
+
+// httpServer is an http.Server for handler: request contexts carry the
+// peer (connContext) and descend from hardStop, so that a drain that times
+// out cancels the calls net/http serves too.
+func (s *server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:     s.handler(),
+		BaseContext: func(net.Listener) context.Context { return s.hardStop },
+		ConnContext: connContext,
+	}
 }
 
 // notFound is the one answer for a callable that is missing or that the
