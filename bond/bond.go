@@ -88,23 +88,20 @@ func Open(ctx context.Context, lang string, opts *Options) (*Bond, error) {
 }
 
 func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
-	spec, launcher, local, err := buildSpec(ctx, drv, o)
+	plan, err := buildSpec(ctx, drv, o)
 	if err != nil {
 		return nil, err
 	}
+	spec := plan.spec
 	p, err := newPlumbing(o.Channel, !o.NoSideChannel)
 	if err != nil {
 		return nil, err
 	}
 	spec.Files = p.childFiles()
-	interp := "" // the interpreter's resolved path, when bond resolved it
-	if o.Command == "" {
-		interp = spec.Argv[0]
-	}
 	if p.side != nil {
 		spec.Env = append(slices.Clip(spec.Env), sideEnv)
 	}
-	proc, err := launcher.Launch(ctx, spec)
+	proc, err := plan.launcher.Launch(ctx, spec)
 	p.closeChildEnds()
 	if err != nil {
 		p.closeParentEnds()
@@ -125,7 +122,7 @@ func start(ctx context.Context, drv *drivers.Driver, o Options) (*Bond, error) {
 	go b.waitLoop()
 	b.startCopiers(p)
 	b.baton <- struct{}{}
-	err = b.handshake(ctx, drv, interp, local)
+	err = b.handshake(ctx, drv, plan.interp, plan.local)
 	b.releaseBaton()
 	if err != nil {
 		b.Close()

@@ -11,11 +11,18 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 )
 
+// launchPlan is how an interpreter is started.
+type launchPlan struct {
+	spec     *LaunchSpec
+	launcher Launcher
+	interp   string              // the resolved interpreter, "" when a command names it
+	local    *drivers.LocalStart // what handshake sends instead of the preamble, or nil
+}
+
 // buildSpec computes the interpreter's command line and picks the launcher.
 // When the host runs a resolved interpreter itself and the driver has a
-// local start ready for it, the command line carries its arguments and
-// local is what handshake sends instead of the driver's preamble.
-func buildSpec(ctx context.Context, drv *drivers.Driver, o Options) (spec *LaunchSpec, launcher Launcher, local *drivers.LocalStart, err error) {
+// local start ready for it, the command line carries its arguments.
+func buildSpec(ctx context.Context, drv *drivers.Driver, o Options) (launchPlan, error) {
 	var extra []string
 	if !o.NoDefaultArgs {
 		extra = append(extra, drv.DefaultArgs...)
@@ -28,35 +35,35 @@ func buildSpec(ctx context.Context, drv *drivers.Driver, o Options) (spec *Launc
 	if env == nil {
 		env = os.Environ()
 	}
-	spec = &LaunchSpec{Language: drv.Name, Dir: o.Dir, Env: drv.WithEnv(env)}
-	launcher = o.Launcher
+	p := launchPlan{spec: &LaunchSpec{Language: drv.Name, Dir: o.Dir, Env: drv.WithEnv(env)}, launcher: o.Launcher}
 	if o.Command == "" {
 		interp, err := drv.ResolveInterpreter(ctx, drv.Command)
 		if err != nil {
-			return nil, nil, nil, err
+			return launchPlan{}, err
 		}
-		if launcher == nil {
-			launcher = ExecLauncher{}
+		p.interp = interp
+		if p.launcher == nil {
+			p.launcher = ExecLauncher{}
 		}
-		if _, plain := launcher.(ExecLauncher); plain {
-			if local = drv.LocalStartFor(ctx, interp); local != nil {
-				extra = append(extra, local.Args...)
+		if _, plain := p.launcher.(ExecLauncher); plain {
+			if p.local = drv.LocalStartFor(ctx, interp); p.local != nil {
+				extra = append(extra, p.local.Args...)
 			}
 		}
 		extra = append(append(extra, o.Args...), drv.Stage1Args(in, out)...)
-		spec.Argv = append([]string{interp}, extra...)
-		return spec, launcher, local, nil
+		p.spec.Argv = append([]string{interp}, extra...)
+		return p, nil
 	}
 	extra = append(append(extra, o.Args...), drv.Stage1Args(in, out)...)
 	argv, viaShell, err := commandLine(o.Command, extra)
 	if err != nil {
-		return nil, nil, nil, err
+		return launchPlan{}, err
 	}
-	spec.Argv = argv
-	if launcher == nil {
-		launcher = ExecLauncher{InterruptGroup: viaShell}
+	p.spec.Argv = argv
+	if p.launcher == nil {
+		p.launcher = ExecLauncher{InterruptGroup: viaShell}
 	}
-	return spec, launcher, nil, nil
+	return p, nil
 }
 
 // commandLine turns a shell command string and the words to append into

@@ -181,15 +181,22 @@ func TestBuildSpecLocalStart(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			spec, _, local, err := buildSpec(ctx, d, c.opts.withDefaults())
+			p, err := buildSpec(ctx, d, c.opts.withDefaults())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (local != nil) != c.wantLocal || local != nil && string(local.Preamble) != "loader" {
-				t.Errorf("local start %+v, want one: %v", local, c.wantLocal)
+			if (p.local != nil) != c.wantLocal || p.local != nil && string(p.local.Preamble) != "loader" {
+				t.Errorf("local start %+v, want one: %v", p.local, c.wantLocal)
 			}
-			if !slices.Equal(spec.Argv, c.wantArgv) {
-				t.Errorf("argv %q, want %q", spec.Argv, c.wantArgv)
+			if !slices.Equal(p.spec.Argv, c.wantArgv) {
+				t.Errorf("argv %q, want %q", p.spec.Argv, c.wantArgv)
+			}
+			wantInterp := interp
+			if c.opts.Command != "" {
+				wantInterp = "" // a command's interpreter is not resolved
+			}
+			if p.interp != wantInterp {
+				t.Errorf("interp %q, want %q", p.interp, wantInterp)
 			}
 		})
 	}

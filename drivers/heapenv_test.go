@@ -72,7 +72,7 @@ func TestHeapEnvKeepsLargeBlocks(t *testing.T) {
 		if err := b.EvalBlock(ctxT(t), `
 def sb_rss():
     with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * 4096
+        return int(f.read().split()[1]) * __import__('os').sysconf('SC_PAGE_SIZE')
 `); err != nil {
 			t.Fatal(err)
 		}

@@ -177,7 +177,7 @@
     HandleError: SandbondHandleError,
     protocol: 1,
     // whether V8 took the host's code cache for this driver (null: none sent)
-    codeCache: typeof codeCache === 'boolean' ? codeCache : null,
+    codeCache: codeCache,
   }));
   if (typeof globalThis.require !== 'function') hidden('require', require);
 

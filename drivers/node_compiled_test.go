@@ -49,7 +49,7 @@ func TestNodeCodeCache(t *testing.T) {
 		want any
 	}{
 		{"default", nil, true},
-		{"again", nil, true},
+		{"again", nil, true}, // the cached preamble, shared by every start
 		{"stdio", &bond.Options{Channel: bond.ChannelStdio}, true},
 		{"other V8 flags", &bond.Options{Args: []string{"--stack-size=1500"}}, false},
 		{"command", &bond.Options{Command: "node"}, nil},

@@ -44,12 +44,19 @@ func cachedStage2(t *testing.T, cacheHome string) string {
 
 func evalString(t *testing.T, b *bond.Bond, code string) string {
 	t.Helper()
-	v, err := b.Eval(ctxT(t), code)
-	if err != nil {
-		t.Fatalf("%s: %v", code, err)
-	}
-	s, _ := v.(string)
+	s, _ := mustEval(t, b, code).(string)
 	return s
+}
+
+// noOpcachePHP is an interpreter that runs interp without any php.ini,
+// so without the opcache extension.
+func noOpcachePHP(t *testing.T, interp string) string {
+	t.Helper()
+	w := filepath.Join(t.TempDir(), "php-n")
+	if err := os.WriteFile(w, []byte("#!/bin/sh\nexec "+interp+" -n \"$@\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // TestPHPLocalStart: once prepared, a bond the host starts itself loads
@@ -128,7 +135,7 @@ func TestPHPLocalStartUserCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := openPHP(t, &bond.Options{Driver: d})
-	if got := evalString(t, b, "include "+phpString(user)); got != "from user.php" {
+	if got := evalString(t, b, "include "+drivers.PHPQuote(user)); got != "from user.php" {
 		t.Errorf("include: %q", got)
 	}
 	found := false
@@ -139,10 +146,6 @@ func TestPHPLocalStartUserCode(t *testing.T) {
 	if found {
 		t.Error("user.php was stored in the driver's opcache directory")
 	}
-}
-
-func phpString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
 // TestPHPLocalStartFallsBack: a start that turns opcache off, whose
@@ -224,11 +227,7 @@ func TestPHPLocalStartRefused(t *testing.T) {
 			return interp
 		}, func(err error) bool { return errors.Is(err, drivers.ErrUnsafeCacheDir) }, true},
 		{"php without opcache", func(t *testing.T, home, interp string) string {
-			w := filepath.Join(t.TempDir(), "php-n")
-			if err := os.WriteFile(w, []byte("#!/bin/sh\nexec "+interp+" -n \"$@\"\n"), 0o700); err != nil {
-				t.Fatal(err)
-			}
-			return w
+			return noOpcachePHP(t, interp)
 		}, func(err error) bool {
 			return err != nil && strings.Contains(err.Error(), "opcache extension is not loaded")
 		}, false},
@@ -264,10 +263,7 @@ func TestPHPLocalStartFromDisk(t *testing.T) {
 	if err := d.Prepare(ctxT(t), interp); err != nil {
 		t.Fatal(err)
 	}
-	noOpcache := filepath.Join(t.TempDir(), "php-n")
-	if err := os.WriteFile(noOpcache, []byte("#!/bin/sh\nexec "+interp+" -n \"$@\"\n"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	noOpcache := noOpcachePHP(t, interp)
 	later := *d // another program: its own builds, the same stage 2
 	later.Code = bytes.Clone(d.Code)
 	if err := later.Prepare(ctxT(t), noOpcache); err != nil {

@@ -3,6 +3,7 @@ package drivers
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -81,13 +82,13 @@ const maxStderrInError = 300
 
 // hostOutput runs cmd on the host with the standard input, environment and
 // extra files set in it and returns its standard output. When the command
-// fails, the error carries the start of its standard error, trimmed.
+// fails, the error carries the start of its standard error (which Output
+// keeps in the ExitError), trimmed.
 func hostOutput(cmd *exec.Cmd) ([]byte, error) {
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		if msg := bytes.TrimSpace(stderr.Bytes()); len(msg) > 0 {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if msg := bytes.TrimSpace(ee.Stderr); len(msg) > 0 {
 			if len(msg) > maxStderrInError {
 				msg = append(bytes.ToValidUTF8(msg[:maxStderrInError], nil), "..."...)
 			}

@@ -223,7 +223,11 @@ type Result struct {
 // differently from one in a steady ping-pong.)
 func Run(cases []Case, rounds int, benchtime time.Duration) []Result {
 	var out []Result
+	first := 0 // the first row of the current language
 	for i, c := range cases {
+		if c.Lang != cases[first].Lang {
+			first = i
+		}
 		res := Result{Case: c}
 		if res.Err = c.Prepare(); res.Err == nil {
 			res.Sandbond, res.Floor, res.Ratio, res.Err = alternate(c, max(rounds, 3), benchtime/time.Duration(max(rounds, 3)))
@@ -233,10 +237,8 @@ func Run(cases []Case, rounds int, benchtime time.Duration) []Result {
 		// they hold (PHP's 64 MB rows leave large heaps behind) does
 		// not weigh on the next language's rows.
 		if i+1 == len(cases) || cases[i+1].Lang != c.Lang {
-			for _, d := range cases[:i+1] {
-				if d.Lang == c.Lang {
-					d.Close()
-				}
+			for _, d := range cases[first : i+1] {
+				d.Close()
 			}
 		}
 	}

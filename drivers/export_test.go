@@ -1,0 +1,4 @@
+package drivers
+
+// PHPQuote lets the external tests quote paths for PHP as the driver does.
+var PHPQuote = phpQuote
