@@ -3,7 +3,6 @@ package sandbox
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,7 +22,12 @@ func ProcessesInIDRange(base, count uint32) []string {
 		if err != nil {
 			continue
 		}
+		name := "" // the "Name:" line comes first, "Uid:" later
 		for _, line := range strings.Split(string(b), "\n") {
+			if n, ok := strings.CutPrefix(line, "Name:"); ok {
+				name = strings.TrimSpace(n)
+				continue
+			}
 			f, ok := strings.CutPrefix(line, "Uid:")
 			if !ok {
 				continue
@@ -34,14 +38,10 @@ func ProcessesInIDRange(base, count uint32) []string {
 			}
 			uid, err := strconv.ParseUint(fields[0], 10, 32)
 			if err == nil && uint32(uid) >= base && uint32(uid)-base < count {
-				name := ""
-				if c, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil {
-					name = strings.TrimSpace(string(c))
-				}
 				out = append(out, fmt.Sprintf("process %s (%s) uid %d", e.Name(), name, uid))
 			}
 			break
 		}
 	}
-	return slices.Clip(out)
+	return out
 }

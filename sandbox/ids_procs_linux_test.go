@@ -12,7 +12,11 @@ import (
 // range no process uses.
 func TestProcessesInIDRange(t *testing.T) {
 	uid := uint32(os.Getuid())
-	self := "process " + strconv.Itoa(os.Getpid()) + " ("
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := "process " + strconv.Itoa(os.Getpid()) + " (" + strings.TrimSpace(string(comm)) + ") uid "
 	if got := ProcessesInIDRange(uid, 1); !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, self) }) {
 		t.Errorf("uid %d: %v, want this process (%s...)", uid, got, self)
 	}

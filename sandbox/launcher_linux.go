@@ -483,7 +483,7 @@ func (l *ContainerLauncher) prepare(ctx context.Context, lang, cmd string) (*int
 		// The trampoline is this program: its loader and shared
 		// libraries (libc, libseccomp) must be there too.
 		// (trampolineDeps is computed once, and NewContainerLauncher
-		// turns seccompExec off when it fails: err is nil here.)
+		// turns seccompExec off when it fails; the check is a guard.)
 		deps, err := trampolineDeps()
 		if err != nil {
 			return fail(err)

@@ -187,7 +187,7 @@ func TestIsolation(t *testing.T) {
 		{"fds 0-4 only (+ listdir's own)", fmt.Sprint(got.FDs) == "[0 1 2 3 4 5]"},
 		{"env allowlist", !contains(got.Env, "SECRET_TOKEN") && contains(got.Env, "FROM_PROFILE")},
 		{"minimal /dev", fmt.Sprint(got.Dev) == "[fd null random stderr stdin stdout urandom zero]" ||
-			l.rootless && !contains(got.Dev, "tty") && !contains(got.Dev, "full") && contains(got.Dev, "null")},
+			l.rootless && !contains(got.Dev, "tty") && !contains(got.Dev, "full") && contains(got.Dev, "null") && contains(got.Dev, "urandom")},
 		{"/dev/null writable, /dev/zero readable", got.DevNullWrite == 1 && got.DevZero == "000000"},
 		{"/dev/stdin links to fd 0", got.DevStdin == "/proc/self/fd/0"},
 		// root: the prebound /dev, bound read-only (rootless: a tmpfs
@@ -405,10 +405,6 @@ func TestCgroupsBeforeLaunchReturns(t *testing.T) {
 	}
 	paths := p.cgroups // the sandbox's cgroups, which the launcher removes at the end
 	t.Logf("cgroups of the interpreter:\n%s\nsandbox cgroups: %v", theirs, paths)
-	want := l.cgLayout.parents
-	if len(paths) != len(want) {
-		t.Errorf("sandbox cgroups %v, want one under each of %v", paths, want)
-	}
 	lines := func(b []byte) map[string]string { // controllers -> path
 		m := map[string]string{}
 		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {

@@ -212,12 +212,18 @@ func syscallNameArch(nr int, arch libseccomp.ScmpArch, plain int) string {
 	return "syscall_" + strconv.Itoa(plain)
 }
 
-var auditSeccompRe = regexp.MustCompile(`type=1326 .*\bpid=(\d+)\b.*\bsig=(\d+)\b.*\barch=([0-9a-f]+)\b.*\bsyscall=(\d+)\b`)
+// The audit patterns are compiled on first use: every sandbox's init runs
+// this package's initializers.
+var auditSeccompRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`type=1326 .*\bpid=(\d+)\b.*\bsig=(\d+)\b.*\barch=([0-9a-f]+)\b.*\bsyscall=(\d+)\b`)
+})
 
 // auditFieldsRe parses the text of an AUDIT_SECCOMP record as the audit
 // netlink socket delivers it (without the "type=1326" prefix of the kernel
 // log).
-var auditFieldsRe = regexp.MustCompile(`\buid=(\d+)\b.*\bpid=(\d+)\b.*\barch=([0-9a-f]+)\b.*\bsyscall=(\d+)\b`)
+var auditFieldsRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\buid=(\d+)\b.*\bpid=(\d+)\b.*\barch=([0-9a-f]+)\b.*\bsyscall=(\d+)\b`)
+})
 
 // seccompKilledSyscall returns the kernel's audit record of a seccomp kill
 // of host pid, started at or after since, or ok false. It asks the audit
@@ -261,7 +267,7 @@ func kmsgKilledSyscall(pid int) (seccompKill, bool) {
 		if !strings.Contains(line, "type=1326") {
 			continue
 		}
-		if m := auditSeccompRe.FindStringSubmatch(line); m != nil && m[1] == want {
+		if m := auditSeccompRe().FindStringSubmatch(line); m != nil && m[1] == want {
 			arch, _ := strconv.ParseUint(m[3], 16, 32)
 			nr, _ := strconv.Atoi(m[4])
 			found, ok = seccompKill{pid: pid, arch: uint32(arch), nr: nr}, true
@@ -337,7 +343,7 @@ func (a *auditReader) run(fd int) {
 			if typ != auditTypeSeccomp {
 				continue
 			}
-			f := auditFieldsRe.FindSubmatch(data)
+			f := auditFieldsRe().FindSubmatch(data)
 			if f == nil {
 				continue
 			}

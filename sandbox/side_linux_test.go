@@ -67,9 +67,9 @@ def inspect(b, f):
 	}
 }
 
-// TestHeapEnvInSandbox: the driver's heap settings (drivers.HeapEnv) pass
-// the container's environment filter, which drops the host's other
-// variables.
+// TestHeapEnvInSandbox: the driver's heap settings (drivers.HeapEnv) reach
+// a pooled sandbox, and a host variable does not (the pool's environment
+// already leaves it out; TestIsolation checks the launcher's own filter).
 func TestHeapEnvInSandbox(t *testing.T) {
 	checkLeaks(t)
 	t.Setenv("SANDBOND_TEST_HOST_SECRET", "x")

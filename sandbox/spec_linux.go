@@ -109,10 +109,10 @@ func buildConfig(cs *containerSpec) (*configs.Config, error) {
 		RootlessEUID:    cs.Rootless,
 		RootlessCgroups: cs.Rootless || !cs.Cgroups,
 	})
-	var devs []*devices.Device
-	if err == nil {
+	var devs []*devices.Device // none with a prebound /dev: its nodes are there
+	if err == nil && cs.DevDir == "" {
 		for _, d := range cfg.Devices {
-			if cs.DevDir == "" && slices.Contains(devNodes, d.Path) {
+			if slices.Contains(devNodes, d.Path) {
 				c := *d
 				devs = append(devs, &c)
 			}

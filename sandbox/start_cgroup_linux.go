@@ -36,8 +36,9 @@ import (
 // a process already in place), and it never learns them: the launcher
 // removes them when the sandbox ends (destroyContainer), and the next
 // daemon removes those of a daemon that died (cgroupLayout.cleanStale).
-// (Recording them in the container's state after the start and loading it
-// again cost 1-2 ms a start, for nothing libcontainer would do with them.)
+// (Recording them in the container's state after the start meant writing
+// and loading that state a second time at every start, for nothing
+// libcontainer would do with them.)
 //
 // While the thread is inside, it counts against the sandbox's pids limit:
 // the cgroup is created with one more pid than the profile's limit, which
