@@ -98,9 +98,9 @@ func socketOverride(p string) (string, error) {
 	return abs, nil
 }
 
-// maxSocketPath is the longest path a Unix socket may have: sun_path
-// holds 108 bytes, the last one the terminating NUL.
-const maxSocketPath = 107
+// maxSocketPath is the longest path a Unix socket may have: sun_path, less
+// the terminating NUL.
+const maxSocketPath = len(unix.RawSockaddrUnix{}.Path) - 1
 
 // socketPathTooLong returns what is wrong with p when it is longer than
 // maxSocketPath, or "" when it fits.
